@@ -1,0 +1,66 @@
+"""Asyncio client for the PortSIP PBX REST API's external messages.
+
+External messages are the SMS and WhatsApp messages a self-hosted PortSIP PBX
+sends and receives. Start with :class:`ExternalMessagesClient`::
+
+    async with ExternalMessagesClient("https://pbx.example.com:8887", token=token) as client:
+        async for message in client.list():
+            ...
+
+Errors live in :mod:`external_messages_async.errors` and are re-exported here;
+a stand-in PBX for tests lives in :mod:`external_messages_async.testing`.
+"""
+
+from ._auth import Auth, AuthTransport, RawResponse, TokenAuth
+from ._client import ExternalMessagesClient
+from ._converter import make_converter
+from ._models import DeliveryStatus, Direction, ExternalMessage, MessageType, Page
+from ._pagination import MessagePager, WalkStats
+from ._retry import RetryPolicy
+from ._version import __version__
+from .errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ClientStateError,
+    ErrorDetail,
+    ExternalMessagesError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ResponseDecodeError,
+    ServerError,
+)
+
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "Auth",
+    "AuthTransport",
+    "AuthenticationError",
+    "BadRequestError",
+    "ClientStateError",
+    "DeliveryStatus",
+    "Direction",
+    "ErrorDetail",
+    "ExternalMessage",
+    "ExternalMessagesClient",
+    "ExternalMessagesError",
+    "MessagePager",
+    "MessageType",
+    "NotFoundError",
+    "Page",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "RawResponse",
+    "ResponseDecodeError",
+    "RetryPolicy",
+    "ServerError",
+    "TokenAuth",
+    "WalkStats",
+    "__version__",
+    "make_converter",
+]

@@ -1,0 +1,297 @@
+"""The public client: one object per PBX, used inside ``async with``."""
+
+from __future__ import annotations
+
+import ssl as ssl_module
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+
+from ._auth import Auth, TokenAuth
+from ._converter import decode_json, structure_message, structure_page
+from ._limiter import Limiter
+from ._models import ExternalMessage, Page
+from ._pagination import MAX_PAGE_SIZE, MessagePager, check_list_args
+from ._retry import RetryPolicy
+from ._session import DEFAULT_MAX_RESPONSE_BYTES, HTTPSession
+from ._urls import api_root, collection_url, item_url
+
+__all__ = ["ExternalMessagesClient"]
+
+
+def _optional_str(name: str, value: object) -> None:
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"{name} must be a str or None, got {type(value).__name__}")
+
+
+class ExternalMessagesClient:
+    """An asyncio client for one PortSIP PBX's external messages (SMS, WhatsApp).
+
+    Use it as an async context manager, or call :meth:`aclose` when done::
+
+        async with ExternalMessagesClient("https://pbx.example.com:8887", token=t) as client:
+            async for message in client.list():
+                print(message.created_at, message.sender, message.content)
+
+    Args:
+        base_url: The PBX address, such as ``https://pbx.example.com:8887``;
+            ``/api`` is added when missing.
+        token: A bearer token obtained elsewhere (PortSIP's console, a vault).
+        auth: Another authentication strategy (an :class:`Auth`); not with ``token``.
+        session: An :class:`aiohttp.ClientSession` to borrow; the client never
+            closes it. Without one, the client makes its own on first use and
+            closes it in :meth:`aclose`.
+        timeout: Seconds one attempt may take, body included.
+        max_retries: Retries after a failed attempt; 0 disables them.
+        retry: Full retry settings; overrides ``max_retries``.
+        ssl: ``None`` verifies certificates (the default); ``False`` skips
+            verification (for a self-signed PBX, logged as a warning); an
+            :class:`ssl.SSLContext` trusts the PBX's own CA.
+        user_scope: Target ``/user/external_messages`` (the signed-in user's
+            own messages) instead of ``/external_messages``.
+        max_response_bytes: The largest response body read; a larger one
+            raises :class:`~external_messages_async.errors.ResponseDecodeError`.
+        max_concurrency: The most requests in flight at once across every
+            call of this client, or ``None`` for no cap.
+
+    Raises:
+        ValueError: ``base_url`` is not an absolute http(s) URL, or an option
+            is out of range.
+        TypeError: An option has the wrong type.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        auth: Auth | None = None,
+        session: aiohttp.ClientSession | None = None,
+        timeout: float = 30.0,
+        max_retries: int = 3,
+        retry: RetryPolicy | None = None,
+        ssl: ssl_module.SSLContext | bool | None = None,
+        user_scope: bool = False,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        max_concurrency: int | None = None,
+    ) -> None:
+        api = api_root(base_url)
+        if token is not None and auth is not None:
+            raise ValueError("pass either token= or auth=, not both")
+        if token is not None:
+            auth = TokenAuth(token)
+        elif auth is None:
+            auth = Auth()
+        elif not isinstance(auth, Auth):
+            raise TypeError(f"auth must be an Auth, got {type(auth).__name__}")
+        if session is not None and not isinstance(session, aiohttp.ClientSession):
+            raise TypeError(
+                f"session must be an aiohttp.ClientSession, got {type(session).__name__}"
+            )
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+            raise TypeError(f"timeout must be a number, got {type(timeout).__name__}")
+        if not timeout > 0:
+            raise ValueError(f"timeout must be > 0, got {timeout}")
+        if (
+            ssl is not None
+            and ssl is not False
+            and not isinstance(ssl, ssl_module.SSLContext)
+        ):
+            raise TypeError("ssl must be None, False or an ssl.SSLContext")
+        if isinstance(max_response_bytes, bool) or not isinstance(
+            max_response_bytes, int
+        ):
+            raise TypeError("max_response_bytes must be an int")
+        if max_response_bytes < 1:
+            raise ValueError(
+                f"max_response_bytes must be >= 1, got {max_response_bytes}"
+            )
+        retry = retry if retry is not None else RetryPolicy(max_retries=max_retries)
+        self.user_scope = bool(user_scope)
+        self._collection = collection_url(api, user_scope=self.user_scope)
+        self._http = HTTPSession(
+            api,
+            auth=auth,
+            session=session,
+            timeout=float(timeout),
+            retry=retry,
+            ssl=ssl,
+            max_response_bytes=max_response_bytes,
+            limiter=Limiter(max_concurrency),
+        )
+
+    @property
+    def base_url(self) -> str:
+        """The API root this client talks to, ending in ``/api``."""
+        return str(self._http.api_url)
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """The retry settings."""
+        return self._http.retry
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`aclose` has run."""
+        return self._http.closed
+
+    def __repr__(self) -> str:
+        scope = ", user_scope=True" if self.user_scope else ""
+        return f"<ExternalMessagesClient {self.base_url!r}{scope}>"
+
+    async def __aenter__(self) -> ExternalMessagesClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool the client made; calling it twice is harmless.
+
+        A borrowed ``session=`` is left open. After this, every call raises
+        :class:`~external_messages_async.errors.ClientStateError`.
+        """
+        await self._http.aclose()
+
+    async def _get_json(self, url: Any, params: dict[str, str] | None = None) -> Any:
+        response = await self._http.request("GET", url, params=params)
+        return decode_json(response.body)
+
+    async def get(self, message_id: str) -> ExternalMessage:
+        """Fetch one message by its id.
+
+        Args:
+            message_id: The opaque id; sent percent-encoded as one path segment.
+
+        Returns:
+            The message.
+
+        Raises:
+            TypeError: ``message_id`` is not a string.
+            ValueError: ``message_id`` is empty.
+            NotFoundError: No message has that id.
+            APIStatusError: Another error answer.
+            APIConnectionError: No answer, after the retries.
+            ResponseDecodeError: The answer is not a message.
+        """
+        if not isinstance(message_id, str):
+            raise TypeError(
+                f"message_id must be a str, got {type(message_id).__name__}"
+            )
+        if not message_id:
+            raise ValueError("message_id must not be empty")
+        url = item_url(self._http.api_url, message_id, user_scope=self.user_scope)
+        return structure_message(await self._get_json(url))
+
+    async def get_page(
+        self,
+        *,
+        skip: int = 0,
+        top: int = MAX_PAGE_SIZE,
+        filter: str | None = None,
+        search: str | None = None,
+        orderby: str | None = None,
+    ) -> Page[ExternalMessage]:
+        """Fetch one page of messages.
+
+        Args:
+            skip: How many matching messages to skip (0 is the first).
+            top: How many to return, 1 to 100.
+            filter: An OData filter, such as ``msg_type eq 'SMS'``, sent verbatim.
+            search: A free-text search, sent verbatim.
+            orderby: A sort, such as ``created_at desc``, sent verbatim.
+
+        Returns:
+            The page: ``count`` is the total of matching messages.
+
+        Raises:
+            TypeError: An argument has the wrong type.
+            ValueError: ``skip`` or ``top`` is out of range.
+            APIStatusError: An error answer (``BadRequestError`` for a bad filter).
+            APIConnectionError: No answer, after the retries.
+            ResponseDecodeError: The answer is not a page of messages.
+        """
+        check_list_args(page_size=top, limit=None, skip=skip)
+        params = self._query(filter=filter, search=search, orderby=orderby)
+        params["skip"] = str(skip)
+        params["top"] = str(top)
+        return structure_page(await self._get_json(self._collection, params), skip=skip)
+
+    async def count(
+        self,
+        *,
+        filter: str | None = None,
+        search: str | None = None,
+    ) -> int:
+        """Return how many messages match, with one small request.
+
+        Args:
+            filter: An OData filter, sent verbatim.
+            search: A free-text search, sent verbatim.
+
+        Returns:
+            The server's ``count``.
+        """
+        page = await self.get_page(skip=0, top=1, filter=filter, search=search)
+        return page.count
+
+    def list(
+        self,
+        *,
+        page_size: int = MAX_PAGE_SIZE,
+        limit: int | None = None,
+        skip: int = 0,
+        filter: str | None = None,
+        search: str | None = None,
+        orderby: str | None = None,
+    ) -> MessagePager:
+        """Iterate over every matching message, across pages, lazily.
+
+        ``async for message in client.list(): ...`` yields messages;
+        ``async for page in client.list().pages(): ...`` yields pages.
+
+        Args:
+            page_size: Messages per request, 1 to 100.
+            limit: The most messages to yield, or ``None`` for all.
+            skip: How many matching messages to skip first.
+            filter: An OData filter, sent verbatim.
+            search: A free-text search, sent verbatim.
+            orderby: A sort, sent verbatim.
+
+        Returns:
+            The pager (an async iterator with ``.pages()`` and ``.stats``).
+
+        Raises:
+            TypeError: An argument has the wrong type.
+            ValueError: ``page_size``, ``limit`` or ``skip`` is out of range.
+        """
+        params = self._query(filter=filter, search=search, orderby=orderby)
+
+        async def fetch(skip: int, top: int) -> Page[ExternalMessage]:
+            query = {**params, "skip": str(skip), "top": str(top)}
+            return structure_page(
+                await self._get_json(self._collection, query), skip=skip
+            )
+
+        return MessagePager(fetch, page_size=page_size, limit=limit, skip=skip)
+
+    @staticmethod
+    def _query(
+        *, filter: str | None, search: str | None, orderby: str | None
+    ) -> dict[str, str]:
+        params = {}
+        for name, value in (
+            ("filter", filter),
+            ("search", search),
+            ("orderby", orderby),
+        ):
+            _optional_str(name, value)
+            if value is not None:
+                params[name] = value
+        return params

@@ -1,0 +1,329 @@
+"""The package's own cattrs converter, and the decoding of response bodies."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any, Optional, TypeVar
+
+import cattrs
+import orjson
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn
+
+from ._models import (
+    DeliveryStatus,
+    Direction,
+    ExternalMessage,
+    MessageType,
+    OpenEnum,
+    Page,
+)
+from .errors import ResponseDecodeError
+
+__all__ = [
+    "CONVERTER",
+    "decode_json",
+    "format_datetime",
+    "make_converter",
+    "parse_datetime",
+    "structure_message",
+    "structure_page",
+    "unstructure_message",
+]
+
+_E = TypeVar("_E", bound=OpenEnum)
+
+_RFC3339 = re.compile(
+    r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:\.(\d+))?"
+    r"(?:([Zz])|([+-])(\d\d):?(\d\d))?\Z"
+)
+
+
+def _parse_rfc3339_slow(value: str) -> datetime:
+    match = _RFC3339.match(value)
+    if match is None:
+        raise ValueError(f"not an RFC 3339 timestamp: {value!r}")
+    year, month, day, hour, minute, second, frac, _zulu, sign, oh, om = match.groups()
+    micro = int((frac or "0")[:6].ljust(6, "0"))
+    tz = timezone.utc
+    if sign:
+        offset = timedelta(hours=int(oh), minutes=int(om))
+        tz = timezone(-offset if sign == "-" else offset)
+    return datetime(
+        int(year), int(month), int(day), int(hour), int(minute), int(second), micro, tz
+    )
+
+
+def parse_datetime(value: str) -> datetime:
+    """Parse PortSIP's ``created_at`` into a timezone-aware datetime.
+
+    Accepts ``Z`` or ``±HH:MM`` offsets and any number of fractional-second
+    digits (beyond six are cut). A timestamp without an offset is taken as UTC.
+
+    Args:
+        value: The timestamp text.
+
+    Returns:
+        An aware :class:`~datetime.datetime`.
+
+    Raises:
+        ValueError: ``value`` is not a timestamp.
+    """
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        # Python 3.10's fromisoformat knows neither "Z" nor 1-2 or 7+ fraction digits.
+        parsed = _parse_rfc3339_slow(value)
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=timezone.utc)
+    return parsed
+
+
+def format_datetime(value: datetime) -> str:
+    """Format a datetime the way PortSIP sends it: RFC 3339, ``Z`` for UTC.
+
+    Fractions are written as milliseconds when that loses nothing, else as
+    microseconds, so that timestamps PortSIP sent round-trip to the same text.
+
+    Args:
+        value: An aware datetime (a naive one is taken as UTC).
+
+    Returns:
+        The timestamp text.
+    """
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    offset = value.utcoffset()
+    if value.microsecond == 0:
+        timespec = "seconds"
+    elif value.microsecond % 1000 == 0:
+        timespec = "milliseconds"
+    else:
+        timespec = "microseconds"
+    text = value.isoformat(timespec=timespec)
+    if offset == timedelta(0):
+        return text[:-6] + "Z"
+    return text
+
+
+def _structure_optional_str(value: Any, _: Any) -> str | None:
+    if value is None or value.__class__ is str:
+        return value
+    raise TypeError(f"expected a string, got {type(value).__name__}")
+
+
+def _structure_optional_datetime(value: Any, _: Any) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if value.__class__ is not str:
+        raise TypeError(f"expected an RFC 3339 string, got {type(value).__name__}")
+    return parse_datetime(value)
+
+
+def _enum_hook(enum_cls: type[_E]) -> Callable[[Any, Any], _E | None]:
+    known: dict[str, _E] = {member.value: member for member in enum_cls}
+
+    def structure(value: Any, _: Any) -> _E | None:
+        member = known.get(value) if value.__class__ is str else None
+        if member is not None:
+            return member
+        if value is None or value == "":
+            return None
+        if value.__class__ is not str:
+            raise TypeError(f"expected a string, got {type(value).__name__}")
+        return enum_cls(value)
+
+    return structure
+
+
+def make_converter(*, detailed_validation: bool = False) -> cattrs.Converter:
+    """Build the converter this package uses; the global one is never touched.
+
+    Rules it applies:
+
+    - Optional strings pass through as they are (``""`` stays ``""``); any
+      other JSON type is an error.
+    - ``created_at``: an RFC 3339 string becomes an aware ``datetime``
+      (:func:`parse_datetime`); ``null`` and ``""`` become ``None``. On the way
+      out, :func:`format_datetime` writes it back with ``Z`` for UTC.
+    - Enums (:class:`MessageType`, :class:`Direction`, :class:`DeliveryStatus`):
+      a dict lookup for listed values; an unlisted string becomes a
+      pseudo-member that keeps the original text in ``.value`` (see
+      :class:`~external_messages_async._models.OpenEnum`); ``null`` and ``""``
+      become ``None``; on the way out the member's ``.value``.
+    - Missing keys give ``None``; unknown keys are ignored.
+    - Unstructuring leaves out fields that are ``None``, so an item PortSIP
+      sent comes back as the same JSON.
+    - ``detailed_validation`` (off on the hot path) collects every error with
+      its path; :func:`structure_page` re-runs a failed item through a
+      detailed converter only to build the error message.
+
+    Args:
+        detailed_validation: Whether structuring errors carry paths.
+
+    Returns:
+        A new :class:`cattrs.Converter`.
+    """
+    converter = cattrs.Converter(detailed_validation=detailed_validation)
+    converter.register_structure_hook(Optional[str], _structure_optional_str)  # noqa: UP045
+    converter.register_structure_hook(Optional[datetime], _structure_optional_datetime)  # noqa: UP045
+    converter.register_unstructure_hook(datetime, format_datetime)
+    for enum_cls in (MessageType, Direction, DeliveryStatus):
+        converter.register_structure_hook(Optional[enum_cls], _enum_hook(enum_cls))  # noqa: UP045
+        converter.register_unstructure_hook(enum_cls, lambda member: member.value)
+    converter.register_structure_hook(
+        ExternalMessage,
+        make_dict_structure_fn(
+            ExternalMessage,
+            converter,
+            _cattrs_detailed_validation=detailed_validation,
+        ),
+    )
+    unstructure_fields = make_dict_unstructure_fn(
+        ExternalMessage,
+        converter,
+        _cattrs_omit_if_default=True,
+    )
+    converter.register_unstructure_hook(ExternalMessage, unstructure_fields)
+    return converter
+
+
+CONVERTER = make_converter()
+_DETAILED = make_converter(detailed_validation=True)
+_structure_fast = CONVERTER.get_structure_hook(ExternalMessage)
+
+
+def _preview(data: Any) -> str:
+    try:
+        return orjson.dumps(data)[:200].decode("utf-8", "replace")
+    except TypeError:  # pragma: no cover - data always came from orjson.loads
+        return repr(data)[:200]
+
+
+def _decode_error(item: Any, path: str) -> ResponseDecodeError:
+    """Re-run a failed item through the detailed converter to say what is wrong."""
+    if not isinstance(item, dict):
+        return ResponseDecodeError(
+            f"expected a JSON object at {path}, got {type(item).__name__}",
+            path=path,
+            body=_preview(item),
+        )
+    try:
+        _DETAILED.structure(item, ExternalMessage)
+    except Exception as exc:  # any failure here is the data's fault
+        problems = cattrs.transform_error(exc, path=path)
+        first_path = problems[0].rpartition(" @ ")[2] if problems else path
+        return ResponseDecodeError(
+            "response does not fit the ExternalMessage schema: " + "; ".join(problems),
+            path=first_path,
+            body=_preview(item),
+        )
+    return ResponseDecodeError(  # pragma: no cover - fast and detailed paths agree
+        f"could not decode the item at {path}", path=path, body=_preview(item)
+    )
+
+
+def structure_message(item: Any, *, path: str = "$") -> ExternalMessage:
+    """Structure one decoded JSON item into an :class:`ExternalMessage`.
+
+    Args:
+        item: The decoded JSON value.
+        path: Where the item sits in the response, for error messages.
+
+    Returns:
+        The message.
+
+    Raises:
+        ResponseDecodeError: ``item`` does not fit the schema.
+    """
+    if item.__class__ is dict:
+        try:
+            return _structure_fast(item, ExternalMessage)  # type: ignore[no-any-return]
+        except Exception:  # re-run below to explain
+            pass
+    raise _decode_error(item, path)
+
+
+def structure_page(data: Any, *, skip: int) -> Page[ExternalMessage]:
+    """Structure a decoded list answer, ``{"count": n, "items": [...]}``.
+
+    Args:
+        data: The decoded JSON body.
+        skip: The offset the page was requested at.
+
+    Returns:
+        The page.
+
+    Raises:
+        ResponseDecodeError: The body does not have that shape, or an item
+            does not fit the schema.
+    """
+    if not isinstance(data, dict):
+        raise ResponseDecodeError(
+            f"expected a JSON object with 'count' and 'items', got {type(data).__name__}",
+            body=_preview(data),
+        )
+    count = data.get("count")
+    if count.__class__ is not int or count < 0:
+        raise ResponseDecodeError(
+            f"expected a non-negative integer at $.count, got {count!r}"[:200],
+            path="$.count",
+            body=_preview(data),
+        )
+    items = data.get("items")
+    if items is None:
+        items = []
+    elif items.__class__ is not list:
+        raise ResponseDecodeError(
+            f"expected a list at $.items, got {type(items).__name__}",
+            path="$.items",
+            body=_preview(data),
+        )
+    structure = _structure_fast
+    try:
+        # The class check matters: the generated hook tests keys with `in`,
+        # which a list or a string would answer without complaint.
+        if not all(item.__class__ is dict for item in items):
+            raise TypeError("an item is not a JSON object")
+        messages = [structure(item, ExternalMessage) for item in items]
+    except Exception:  # find the bad item and explain it
+        messages = [
+            structure_message(item, path=f"$.items[{index}]")
+            for index, item in enumerate(items)
+        ]
+    return Page(count=count, items=messages, skip=skip)
+
+
+def unstructure_message(message: ExternalMessage) -> dict[str, Any]:
+    """Turn a message back into PortSIP's JSON shape (``None`` fields left out).
+
+    Args:
+        message: The message.
+
+    Returns:
+        A JSON-ready dict.
+    """
+    return CONVERTER.unstructure(message)  # type: ignore[no-any-return]
+
+
+def decode_json(body: bytes) -> Any:
+    """Parse a response body as JSON.
+
+    Args:
+        body: The raw body.
+
+    Returns:
+        The decoded value.
+
+    Raises:
+        ResponseDecodeError: The body is not JSON.
+    """
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        preview = body[:200].decode("utf-8", "replace")
+        raise ResponseDecodeError(
+            f"response body is not JSON ({exc.msg} at byte {exc.pos})",
+            body=preview,
+        ) from None

@@ -1,0 +1,89 @@
+"""URL building: the API root, collection paths and id segments. Pure."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from yarl import URL
+
+__all__ = ["api_root", "collection_url", "encode_segment", "item_url"]
+
+
+def api_root(base_url: str | URL) -> URL:
+    """Turn what a user typed into the API root, ending in ``/api``.
+
+    Accepts ``https://host:8887``, ``https://host:8887/api``, with or without
+    a trailing slash.
+
+    Args:
+        base_url: The PBX address.
+
+    Returns:
+        The API root URL, without query or fragment.
+
+    Raises:
+        TypeError: ``base_url`` is not a string or URL.
+        ValueError: It has no ``http``/``https`` scheme or no host.
+    """
+    if not isinstance(base_url, (str, URL)):
+        raise TypeError(f"base_url must be a str, got {type(base_url).__name__}")
+    url = URL(base_url.strip()) if isinstance(base_url, str) else base_url
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ValueError(
+            f"base_url must be an absolute http(s) URL such as "
+            f"'https://pbx.example.com:8887', got {str(base_url)!r}"
+        )
+    if url.user is not None or url.password is not None:
+        raise ValueError("base_url must not carry credentials; pass token= instead")
+    path = url.path.rstrip("/")
+    if not path.endswith("/api"):
+        path += "/api"
+    return url.with_query(None).with_fragment(None).with_path(path)
+
+
+def collection_url(api: URL, *, user_scope: bool) -> URL:
+    """Return the list URL, ``/external_messages`` or ``/user/external_messages``.
+
+    Args:
+        api: The API root.
+        user_scope: Whether to target the signed-in user's own messages.
+
+    Returns:
+        The collection URL.
+    """
+    return (
+        api / "user" / "external_messages" if user_scope else api / "external_messages"
+    )
+
+
+def encode_segment(value: str) -> str:
+    """Percent-encode ``value`` as exactly one path segment.
+
+    Every reserved character is encoded, ``/`` included, and so are the dots
+    of ``.`` and ``..``, which URL normalisation would otherwise resolve.
+
+    Args:
+        value: The raw segment, such as a message id.
+
+    Returns:
+        The encoded segment.
+    """
+    encoded = quote(value, safe="")
+    if encoded in (".", ".."):
+        encoded = encoded.replace(".", "%2E")
+    return encoded
+
+
+def item_url(api: URL, message_id: str, *, user_scope: bool) -> URL:
+    """Return the URL of one message, its id encoded as one segment.
+
+    Args:
+        api: The API root.
+        message_id: The opaque message id.
+        user_scope: Whether to target the signed-in user's own messages.
+
+    Returns:
+        The message URL.
+    """
+    base = collection_url(api, user_scope=user_scope)
+    return base.joinpath(encode_segment(message_id), encoded=True)

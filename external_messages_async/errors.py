@@ -1,0 +1,289 @@
+"""The exceptions this package raises, all under one root.
+
+The tree::
+
+    ExternalMessagesError
+    ├── ClientStateError            (also a RuntimeError: closed client, wrong event loop)
+    ├── APIConnectionError          (the request never got an HTTP answer)
+    │   └── APITimeoutError
+    ├── APIStatusError              (the server answered with a status we do not accept)
+    │   ├── BadRequestError         400
+    │   ├── AuthenticationError     401, or a refused login
+    │   ├── PermissionDeniedError   403
+    │   ├── NotFoundError           404
+    │   ├── RateLimitError          429
+    │   └── ServerError             5xx
+    └── ResponseDecodeError         (a 2xx answer whose body is not what PortSIP documents)
+
+Nothing from aiohttp, cattrs or the JSON parser escapes to the caller: each is
+wrapped in one of the classes above, with the original kept as ``__cause__``
+where it says something useful.
+
+:func:`make_status_error` is the one place that maps a status to a class; it is
+pure, so it can be tested without a server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+import orjson
+
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ClientStateError",
+    "ErrorDetail",
+    "ExternalMessagesError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ResponseDecodeError",
+    "ServerError",
+    "make_status_error",
+    "parse_error_body",
+]
+
+#: How much of a raw error body an exception keeps in ``.body``.
+BODY_PREVIEW_CHARS = 500
+
+_REQUEST_ID_HEADERS = ("x-request-id", "x-correlation-id", "request-id")
+
+
+@attrs.frozen
+class ErrorDetail:
+    """One entry of PortSIP's ``{"errors": [...]}`` error body.
+
+    Attributes:
+        code: PortSIP's upper-case code, such as ``VALIDATE_FAILED``;
+            ``UNKNOWN`` when the body gave none.
+        message: The human-readable message, or ``""``.
+        detail: PortSIP's optional ``detail`` value, any JSON, or ``None``.
+    """
+
+    code: str
+    message: str = ""
+    detail: Any = None
+
+
+class ExternalMessagesError(Exception):
+    """The root of every exception this package raises."""
+
+
+class ClientStateError(ExternalMessagesError, RuntimeError):
+    """The client cannot serve the call in its current state.
+
+    Raised for a call on a closed client, or on a client used from another
+    event loop than the one that opened its connection pool.
+    """
+
+
+class APIConnectionError(ExternalMessagesError):
+    """The request got no HTTP answer: DNS, TCP, TLS or a dropped connection.
+
+    Args:
+        message: The one-line description.
+        method: The HTTP method of the request.
+        path: The URL path of the request (never the query or a token).
+    """
+
+    def __init__(self, message: str, *, method: str = "", path: str = "") -> None:
+        super().__init__(message)
+        self.method = method
+        self.path = path
+
+
+class APITimeoutError(APIConnectionError):
+    """The request did not finish within the client's ``timeout``."""
+
+
+class APIStatusError(ExternalMessagesError):
+    """The server answered with a status the call does not accept.
+
+    Attributes:
+        status: The HTTP status code.
+        errors: PortSIP's error entries parsed from the body (may be empty).
+        body: The raw body text, cut to a few hundred characters.
+        request_id: A request id from the response headers, when one was sent.
+        method: The HTTP method of the request.
+        path: The URL path of the request.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        errors: tuple[ErrorDetail, ...] = (),
+        body: str = "",
+        request_id: str | None = None,
+        method: str = "",
+        path: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.errors = errors
+        self.body = body
+        self.request_id = request_id
+        self.method = method
+        self.path = path
+
+    @property
+    def code(self) -> str | None:
+        """PortSIP's code of the first error entry, or ``None`` without one."""
+        return self.errors[0].code if self.errors else None
+
+
+class BadRequestError(APIStatusError):
+    """400: PortSIP refused the request (``VALIDATE_FAILED`` and the like)."""
+
+
+class AuthenticationError(APIStatusError):
+    """401, or a refused login: the credentials or the token are not accepted."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: the token is valid but may not see this resource."""
+
+
+class NotFoundError(APIStatusError):
+    """404: no message with that id, or the path does not exist on this PBX."""
+
+
+class RateLimitError(APIStatusError):
+    """429: too many requests.
+
+    Attributes:
+        retry_after: The server's ``Retry-After`` in seconds, or ``None``.
+    """
+
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class ServerError(APIStatusError):
+    """5xx: the PBX, or a proxy in front of it, failed."""
+
+
+class ResponseDecodeError(ExternalMessagesError):
+    """A successful answer whose body is not the JSON PortSIP documents.
+
+    Attributes:
+        path: Where in the document the problem is, such as ``$.items[3].created_at``,
+            or ``$`` when the body is not JSON at all.
+        body: The start of the raw body.
+    """
+
+    def __init__(self, message: str, *, path: str = "$", body: str = "") -> None:
+        super().__init__(message)
+        self.path = path
+        self.body = body
+
+
+_STATUS_CLASSES: Mapping[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    429: RateLimitError,
+}
+
+
+def parse_error_body(body: bytes) -> tuple[ErrorDetail, ...]:
+    """Read PortSIP's ``{"errors": [{"code", "message", "detail"}]}`` body.
+
+    Args:
+        body: The raw response body.
+
+    Returns:
+        The entries found; empty for an empty, non-JSON or differently shaped body.
+        An entry without a string ``code`` gets ``UNKNOWN``.
+    """
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return ()
+    entries = data.get("errors") if isinstance(data, dict) else None
+    if not isinstance(entries, list):
+        return ()
+    details = []
+    for entry in entries:
+        if not isinstance(entry, dict):
+            continue
+        code = entry.get("code")
+        message = entry.get("message")
+        details.append(
+            ErrorDetail(
+                code=code if isinstance(code, str) and code else "UNKNOWN",
+                message=message if isinstance(message, str) else "",
+                detail=entry.get("detail"),
+            )
+        )
+    return tuple(details)
+
+
+def _preview(body: bytes) -> str:
+    text = body[: BODY_PREVIEW_CHARS * 4].decode("utf-8", "replace")
+    return text[:BODY_PREVIEW_CHARS]
+
+
+def make_status_error(
+    *,
+    method: str,
+    path: str,
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    retry_after: float | None = None,
+) -> APIStatusError:
+    """Build the exception for an unaccepted status; the caller raises it.
+
+    Args:
+        method: The request's HTTP method.
+        path: The request's URL path (no query string: it may hold filters).
+        status: The response status.
+        headers: The response headers (case-insensitive mapping or lower-case keys).
+        body: The raw response body.
+        retry_after: The parsed ``Retry-After`` in seconds, for 429.
+
+    Returns:
+        An instance of the :class:`APIStatusError` subclass for ``status``.
+    """
+    errors = parse_error_body(body)
+    cls = _STATUS_CLASSES.get(status)
+    if cls is None:
+        cls = ServerError if status >= 500 else APIStatusError
+    request_id = next(
+        (headers[name] for name in _REQUEST_ID_HEADERS if name in headers), None
+    )
+    message = f"{method} {path} -> {status}"
+    if errors:
+        first = errors[0]
+        message += f" {first.code}"
+        if first.message:
+            message += f": {first.message}"
+        if len(errors) > 1:
+            message += f" (+{len(errors) - 1} more)"
+    if request_id:
+        message += f" [request id {request_id}]"
+    kwargs: dict[str, Any] = {
+        "status": status,
+        "errors": errors,
+        "body": _preview(body),
+        "request_id": request_id,
+        "method": method,
+        "path": path,
+    }
+    if cls is RateLimitError:
+        if retry_after is not None:
+            message += f" (retry after {retry_after:g}s)"
+        return RateLimitError(message, retry_after=retry_after, **kwargs)
+    return cls(message, **kwargs)

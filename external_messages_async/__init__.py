@@ -11,9 +11,10 @@ Errors live in :mod:`external_messages_async.errors` and are re-exported here;
 a stand-in PBX for tests lives in :mod:`external_messages_async.testing`.
 """
 
-from ._auth import Auth, AuthTransport, RawResponse, TokenAuth
+from ._auth import Auth, AuthTransport, RawResponse, TokenAuth, TokenProviderAuth
 from ._client import ExternalMessagesClient
 from ._converter import make_converter
+from ._login import LoginFlow, PasswordAuth
 from ._models import DeliveryStatus, Direction, ExternalMessage, MessageType, Page
 from ._pagination import MessagePager, WalkStats
 from ._retry import RetryPolicy
@@ -49,10 +50,12 @@ __all__ = [
     "ExternalMessage",
     "ExternalMessagesClient",
     "ExternalMessagesError",
+    "LoginFlow",
     "MessagePager",
     "MessageType",
     "NotFoundError",
     "Page",
+    "PasswordAuth",
     "PermissionDeniedError",
     "RateLimitError",
     "RawResponse",
@@ -60,6 +63,7 @@ __all__ = [
     "RetryPolicy",
     "ServerError",
     "TokenAuth",
+    "TokenProviderAuth",
     "WalkStats",
     "__version__",
     "make_converter",

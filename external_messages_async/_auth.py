@@ -8,12 +8,12 @@ itself uses the :class:`AuthTransport` it is handed: one plain attempt, no
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 import attrs
 
-__all__ = ["Auth", "AuthTransport", "RawResponse", "TokenAuth"]
+__all__ = ["Auth", "AuthTransport", "RawResponse", "TokenAuth", "TokenProviderAuth"]
 
 
 @attrs.frozen
@@ -127,3 +127,74 @@ class TokenAuth(Auth):
             The header value.
         """
         return f"Bearer {self.token}"
+
+
+def _check_token(value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError(
+            f"the token provider must return a str, got {type(value).__name__}"
+        )
+    if not value.strip():
+        raise ValueError("the token provider returned an empty token")
+    return value
+
+
+@attrs.define(eq=False)
+class TokenProviderAuth(Auth):
+    """A token fetched from your code (a secret store, a vault) before every attempt.
+
+    The provider is awaited before every attempt, retries included, so a
+    rotated token is picked up by the next attempt; cache in the provider if
+    fetching is expensive. After a 401 the provider is awaited once more: if
+    it returns a different token, the call is replayed once (awaiting the
+    provider again for that attempt, as for every attempt); if it returns the
+    same token, the 401 is final. A second 401 is always final.
+
+    Args:
+        provider: An async callable with no arguments returning the token.
+
+    Raises:
+        TypeError: ``provider`` is not callable.
+    """
+
+    manages_token = True
+
+    provider: Callable[[], Awaitable[str]] = attrs.field(repr=False)
+
+    @provider.validator
+    def _check(self, attribute: attrs.Attribute[Any], value: object) -> None:
+        if not callable(value):
+            raise TypeError(
+                f"token_provider must be callable, got {type(value).__name__}"
+            )
+
+    async def authorization(self, transport: AuthTransport) -> str | None:
+        """Await the provider and return ``Bearer <token>``.
+
+        Args:
+            transport: Unused.
+
+        Returns:
+            The header value.
+
+        Raises:
+            TypeError: The provider returned something other than a str.
+            ValueError: The provider returned an empty token.
+        """
+        return f"Bearer {_check_token(await self.provider())}"
+
+    async def on_unauthorized(self, transport: AuthTransport, sent: str | None) -> bool:
+        """Ask the provider again; replay only if the token changed.
+
+        Args:
+            transport: Unused.
+            sent: The header value the refused request carried.
+
+        Returns:
+            Whether the provider now returns a different token.
+
+        Raises:
+            TypeError: The provider returned something other than a str.
+            ValueError: The provider returned an empty token.
+        """
+        return f"Bearer {_check_token(await self.provider())}" != sent

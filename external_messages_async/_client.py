@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import ssl as ssl_module
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any
 
 import aiohttp
 
-from ._auth import Auth, TokenAuth
+from ._auth import Auth, TokenAuth, TokenProviderAuth
 from ._converter import decode_json, structure_message, structure_page
 from ._limiter import Limiter
+from ._login import LoginFlow, PasswordAuth
 from ._models import ExternalMessage, Page
 from ._pagination import MAX_PAGE_SIZE, MessagePager, check_list_args
 from ._retry import RetryPolicy
@@ -25,6 +27,49 @@ def _optional_str(name: str, value: object) -> None:
         raise TypeError(f"{name} must be a str or None, got {type(value).__name__}")
 
 
+def _choose_auth(
+    *,
+    token: str | None,
+    username: str | None,
+    password: str | None,
+    domain: str | None,
+    login_flow: LoginFlow,
+    token_provider: Callable[[], Awaitable[str]] | None,
+    auth: Auth | None,
+) -> Auth:
+    if (username is None) != (password is None):
+        raise ValueError("username= and password= go together; pass both")
+    if domain is not None and username is None:
+        raise ValueError("domain= applies only with username= and password=")
+    given = [
+        name
+        for name, value in (
+            ("token", token),
+            ("token_provider", token_provider),
+            ("username/password", username),
+            ("auth", auth),
+        )
+        if value is not None
+    ]
+    if len(given) != 1:
+        shown = " and ".join(given) if given else "none"
+        raise ValueError(
+            "pass exactly one of token=, token_provider=, username= with "
+            f"password=, or auth= (got {shown})"
+        )
+    if token is not None:
+        return TokenAuth(token)
+    if token_provider is not None:
+        return TokenProviderAuth(token_provider)
+    if username is not None and password is not None:
+        return PasswordAuth(
+            username=username, password=password, domain=domain, flow=login_flow
+        )
+    if not isinstance(auth, Auth):
+        raise TypeError(f"auth must be an Auth, got {type(auth).__name__}")
+    return auth
+
+
 class ExternalMessagesClient:
     """An asyncio client for one PortSIP PBX's external messages (SMS, WhatsApp).
 
@@ -37,8 +82,20 @@ class ExternalMessagesClient:
     Args:
         base_url: The PBX address, such as ``https://pbx.example.com:8887``;
             ``/api`` is added when missing.
-        token: A bearer token obtained elsewhere (PortSIP's console, a vault).
-        auth: Another authentication strategy (an :class:`Auth`); not with ``token``.
+        token: A bearer token obtained elsewhere (PortSIP's console, a vault);
+            a 401 with it is final.
+        username: The account to log in as, with ``password``: the client
+            logs in on first use, refreshes the token before it expires, and
+            revokes it in :meth:`aclose` (see :class:`PasswordAuth`).
+        password: The account's password; never shown or logged.
+        domain: The tenant's SIP domain, for a tenant user.
+        login_flow: ``"oauth"`` logs in through ``/api/login/oauth/token``
+            (the default); ``"json"`` through ``/api/auth/sign_in``.
+        token_provider: An async callable returning a token, awaited before
+            every attempt (see :class:`TokenProviderAuth`).
+        auth: Another authentication strategy (an :class:`Auth`). Exactly one
+            of ``token``, ``token_provider``, ``username`` with ``password``,
+            or ``auth`` is required; ``auth=Auth()`` sends no header.
         session: An :class:`aiohttp.ClientSession` to borrow; the client never
             closes it. Without one, the client makes its own on first use and
             closes it in :meth:`aclose`.
@@ -56,8 +113,8 @@ class ExternalMessagesClient:
             call of this client, or ``None`` for no cap.
 
     Raises:
-        ValueError: ``base_url`` is not an absolute http(s) URL, or an option
-            is out of range.
+        ValueError: ``base_url`` is not an absolute http(s) URL, an option
+            is out of range, or not exactly one way to authenticate is given.
         TypeError: An option has the wrong type.
     """
 
@@ -66,6 +123,11 @@ class ExternalMessagesClient:
         base_url: str,
         *,
         token: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        domain: str | None = None,
+        login_flow: LoginFlow = "oauth",
+        token_provider: Callable[[], Awaitable[str]] | None = None,
         auth: Auth | None = None,
         session: aiohttp.ClientSession | None = None,
         timeout: float = 30.0,
@@ -77,14 +139,15 @@ class ExternalMessagesClient:
         max_concurrency: int | None = None,
     ) -> None:
         api = api_root(base_url)
-        if token is not None and auth is not None:
-            raise ValueError("pass either token= or auth=, not both")
-        if token is not None:
-            auth = TokenAuth(token)
-        elif auth is None:
-            auth = Auth()
-        elif not isinstance(auth, Auth):
-            raise TypeError(f"auth must be an Auth, got {type(auth).__name__}")
+        auth = _choose_auth(
+            token=token,
+            username=username,
+            password=password,
+            domain=domain,
+            login_flow=login_flow,
+            token_provider=token_provider,
+            auth=auth,
+        )
         if session is not None and not isinstance(session, aiohttp.ClientSession):
             raise TypeError(
                 f"session must be an aiohttp.ClientSession, got {type(session).__name__}"

@@ -1,12 +1,156 @@
-"""The client-wide cap on requests in flight."""
+"""The client-wide cap on requests in flight, and how it reacts to 429 (AIMD).
+
+The decisions live in :class:`AimdState` and its pure functions
+(:func:`after_rate_limited`, :func:`after_success`): plain values in, a new
+state out, no clock and no event loop. :class:`Limiter` is the thin asyncio
+shell that holds the state, counts attempts in flight and parks the ones that
+must wait.
+
+The rules:
+
+- ``max_concurrency`` caps attempts in flight across every call of a client
+  (pagers, ``get_many``, single ``get`` calls alike).
+- A 429 pauses the whole client: no attempt starts before ``Retry-After`` has
+  passed, whichever task got the 429.
+- A 429 also halves the current cap (multiplicative decrease), at most once per
+  round of requests: only a 429 to an attempt that started after the latest
+  decrease lowers the cap again, so eight 429s to eight attempts sent together
+  count as one signal.
+- Every ``limit`` successes raise the cap by one (additive increase) until it
+  is back at ``max_concurrency``; without ``max_concurrency`` the cap is lifted
+  once it is back at the concurrency seen when the 429 came.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-__all__ = ["Limiter"]
+import attrs
+
+__all__ = ["AimdState", "Limiter", "after_rate_limited", "after_success"]
+
+
+@attrs.frozen(kw_only=True)
+class AimdState:
+    """The limiter's state: a snapshot, replaced on every event.
+
+    Attributes:
+        ceiling: The user's ``max_concurrency``, or ``None`` for no cap.
+        limit: The cap in force now, or ``None`` for no cap.
+        recover_to: Without a ceiling: the cap at which the limit is lifted
+            again, the concurrency seen when the latest 429 came.
+        successes: Successes since the latest change of ``limit``.
+        epoch: Bumped on every decrease; an attempt remembers the epoch it
+            started in.
+        paused_until: A clock reading before which no attempt starts.
+    """
+
+    ceiling: int | None = None
+    limit: int | None = None
+    recover_to: int | None = None
+    successes: int = 0
+    epoch: int = 0
+    paused_until: float = 0.0
+
+    @classmethod
+    def start(cls, ceiling: int | None) -> AimdState:
+        """Return the state of a fresh limiter.
+
+        Args:
+            ceiling: The user's ``max_concurrency``, or ``None``.
+
+        Returns:
+            The state with the cap at the ceiling.
+        """
+        return cls(ceiling=ceiling, limit=ceiling)
+
+    def admits(self, in_flight: int) -> bool:
+        """Return whether one more attempt may start with ``in_flight`` running.
+
+        Args:
+            in_flight: Attempts in flight now.
+
+        Returns:
+            ``True`` when under the cap (pauses are checked separately).
+        """
+        return self.limit is None or in_flight < self.limit
+
+
+def after_rate_limited(
+    state: AimdState,
+    *,
+    now: float,
+    retry_after: float | None,
+    in_flight: int,
+    attempt_epoch: int,
+) -> AimdState:
+    """Return the state after a 429.
+
+    Args:
+        state: The state before.
+        now: The current clock reading.
+        retry_after: The server's ``Retry-After`` in seconds, or ``None``.
+        in_flight: Attempts in flight now, the one that got the 429 included.
+        attempt_epoch: The epoch the rate-limited attempt started in.
+
+    Returns:
+        The new state: paused until ``now + retry_after`` (never shortening a
+        pause already in force) and, unless this round of requests already
+        lowered it, with the cap halved (never below 1).
+    """
+    paused_until = state.paused_until
+    if retry_after is not None:
+        paused_until = max(paused_until, now + retry_after)
+    if attempt_epoch < state.epoch:
+        return attrs.evolve(state, paused_until=paused_until)
+    current = state.limit if state.limit is not None else max(1, in_flight)
+    recover_to = state.recover_to
+    if state.ceiling is None and state.limit is None:
+        recover_to = current
+    return attrs.evolve(
+        state,
+        limit=max(1, current // 2),
+        recover_to=recover_to,
+        successes=0,
+        epoch=state.epoch + 1,
+        paused_until=paused_until,
+    )
+
+
+def after_success(state: AimdState) -> AimdState:
+    """Return the state after a successful answer.
+
+    Args:
+        state: The state before.
+
+    Returns:
+        The new state: once ``limit`` successes have come since the last
+        change, the cap grows by one; it stops at the ceiling, or without a
+        ceiling is lifted once it reaches ``recover_to``.
+    """
+    if state.limit is None or state.limit == state.ceiling:
+        return state
+    successes = state.successes + 1
+    if successes < state.limit:
+        return attrs.evolve(state, successes=successes)
+    limit = state.limit + 1
+    if state.recover_to is not None and limit >= state.recover_to:
+        return attrs.evolve(state, limit=None, recover_to=None, successes=0)
+    return attrs.evolve(state, limit=limit, successes=0)
+
+
+def _check_max_concurrency(value: object) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(
+            f"max_concurrency must be an int or None, got {type(value).__name__}"
+        )
+    if value < 1:
+        raise ValueError(f"max_concurrency must be >= 1, got {value}")
 
 
 class Limiter:
@@ -14,40 +158,99 @@ class Limiter:
 
     Args:
         max_concurrency: The most attempts in flight at once, or ``None`` for
-            no cap.
+            no cap (429 answers still pause the client and impose a cap until
+            it recovers).
+
+    Raises:
+        TypeError: ``max_concurrency`` is not an int or ``None``.
+        ValueError: ``max_concurrency`` is below 1.
     """
 
     def __init__(self, max_concurrency: int | None = None) -> None:
-        if max_concurrency is not None:
-            if isinstance(max_concurrency, bool) or not isinstance(
-                max_concurrency, int
-            ):
-                raise TypeError(
-                    f"max_concurrency must be an int or None, "
-                    f"got {type(max_concurrency).__name__}"
-                )
-            if max_concurrency < 1:
-                raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
+        _check_max_concurrency(max_concurrency)
         self.max_concurrency = max_concurrency
-        self._semaphore = (
-            asyncio.Semaphore(max_concurrency) if max_concurrency is not None else None
-        )
+        self.state = AimdState.start(max_concurrency)
+        self.in_flight = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    @property
+    def limit(self) -> int | None:
+        """The cap in force now (lower than ``max_concurrency`` after a 429)."""
+        return self.state.limit
 
     @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        """Hold one place for the duration of an attempt."""
-        if self._semaphore is None:
-            yield
-            return
-        async with self._semaphore:
-            yield
+    async def slot(self) -> AsyncIterator[int]:
+        """Hold one place for the duration of an attempt.
 
-    def on_rate_limited(self, retry_after: float | None) -> None:
-        """Note a 429 answer; the bulk limiter slows the whole client down.
+        Waits while the client is paused after a 429, then while the cap is
+        reached; waiters are served first come, first served.
+
+        Yields:
+            The epoch the attempt starts in, for :meth:`on_rate_limited`.
+        """
+        loop = asyncio.get_running_loop()
+        while True:
+            pause = self.state.paused_until - loop.time()
+            if pause > 0:
+                await asyncio.sleep(pause)
+                continue
+            if self.state.admits(self.in_flight) and not self._waiters:
+                break
+            waiter: asyncio.Future[None] = loop.create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            except BaseException:
+                # A waiter woken and cancelled at once passes its turn on.
+                if waiter.done() and not waiter.cancelled():
+                    self._wake()
+                raise
+            finally:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+            if self.state.paused_until <= loop.time() and self.state.admits(
+                self.in_flight
+            ):
+                break
+        self.in_flight += 1
+        try:
+            yield self.state.epoch
+        finally:
+            self.in_flight -= 1
+            self._wake()
+
+    def _wake(self) -> None:
+        """Wake as many waiters as the cap lets start."""
+        free = (
+            len(self._waiters)
+            if self.state.limit is None
+            else self.state.limit - self.in_flight
+        )
+        for waiter in list(self._waiters)[: max(0, free)]:
+            if not waiter.done():
+                waiter.set_result(None)
+            self._waiters.remove(waiter)
+
+    def on_rate_limited(self, retry_after: float | None, *, epoch: int = -1) -> None:
+        """Note a 429 answer: pause the client and lower its cap.
 
         Args:
             retry_after: The server's ``Retry-After`` in seconds, if any.
+            epoch: The epoch :meth:`slot` yielded for the attempt; without
+                it, every 429 lowers the cap.
         """
+        loop = asyncio.get_running_loop()
+        self.state = after_rate_limited(
+            self.state,
+            now=loop.time(),
+            retry_after=retry_after,
+            in_flight=self.in_flight + 1,
+            attempt_epoch=epoch if epoch >= 0 else self.state.epoch,
+        )
 
     def on_success(self) -> None:
-        """Note a successful answer."""
+        """Note a successful answer: the cap may grow back by one."""
+        before = self.state.limit
+        self.state = after_success(self.state)
+        if self.state.limit != before:
+            self._wake()

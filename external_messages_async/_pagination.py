@@ -6,20 +6,28 @@ were already seen) are pure; :class:`MessagePager` is the async shell.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import weakref
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from typing import Any
 
 import attrs
 
 from ._models import ExternalMessage, Page
+from .errors import ExternalMessagesError
 
 __all__ = [
+    "DEFAULT_CONCURRENCY",
     "MAX_PAGE_SIZE",
+    "ItemIterator",
     "MessagePager",
+    "PageWalk",
     "RecentIds",
     "WalkStats",
+    "check_concurrency",
     "check_list_args",
     "next_top",
     "walk_done",
@@ -30,10 +38,15 @@ logger = logging.getLogger("external_messages_async")
 #: PortSIP's largest accepted ``top``.
 MAX_PAGE_SIZE = 100
 
+#: Pages in flight by default in ``client.list()``. Measured (see
+#: ``docs/benchmarks.md``): at 5 ms of latency, 8 pages in flight bring the
+#: walk close to the client's CPU bound, where more only add buffered pages.
+DEFAULT_CONCURRENCY = 8
+
 #: How many recent ids a walk remembers to drop duplicates (about 1 MB).
 DEDUPE_WINDOW = 10_000
 
-FetchPage = Callable[[int, int], Awaitable[Page[ExternalMessage]]]
+FetchPage = Callable[[int, int], Coroutine[Any, Any, Page[ExternalMessage]]]
 
 
 def _check_int(name: str, value: Any, low: int, high: int | None = None) -> None:
@@ -60,6 +73,19 @@ def check_list_args(*, page_size: int, limit: int | None, skip: int) -> None:
     if limit is not None:
         _check_int("limit", limit, 0)
     _check_int("skip", skip, 0)
+
+
+def check_concurrency(concurrency: int) -> None:
+    """Validate a ``concurrency`` argument.
+
+    Args:
+        concurrency: Requests in flight at once, ``>= 1``.
+
+    Raises:
+        TypeError: It is not an int.
+        ValueError: It is below 1.
+    """
+    _check_int("concurrency", concurrency, 1)
 
 
 def next_top(page_size: int, limit: int | None, yielded: int) -> int:
@@ -165,6 +191,47 @@ class MessagePager:
 
     Made by :meth:`ExternalMessagesClient.list`. Each ``async for`` starts a
     new walk; :attr:`stats` describes the latest one.
+
+    With ``concurrency=K`` above 1, the first page is fetched alone (it gives
+    ``count``), then up to ``K`` following pages are in flight at once as a
+    sliding window: as soon as the oldest page arrives, it is yielded and the
+    next one is requested. Pages are yielded in order, at most about ``K``
+    pages are held, and requests are planned assuming full pages: a page that
+    comes back short has its gap requested again, so nothing is lost.
+
+    Stopping early: the window's requests are cancelled as soon as the walk
+    ends (the last page, ``limit``, an error, or the consumer's task being
+    cancelled). When the consumer leaves the loop with ``break`` or an
+    exception, CPython drops the iterator at once and its cleanup cancels the
+    requests in flight; to make that explicit and independent of garbage
+    collection, use the pager as an async context manager (recommended with
+    ``concurrency`` above 1)::
+
+        async with client.list(concurrency=8) as pager:
+            async for message in pager:
+                if done(message):
+                    break
+        # every request of the walk is finished or cancelled here
+
+    :func:`contextlib.aclosing` works too, and so does ``aclose()`` on the
+    iterator that ``pages()`` or ``aiter(pager)`` returns.
+
+    If a page finally fails after its retries, the exception (still the
+    package's own class, such as :class:`~external_messages_async.errors.ServerError`)
+    carries ``resume_skip``: the ``skip`` to start a new walk from, every item
+    before it having been yielded. :attr:`WalkStats.next_skip` holds the same.
+
+    Args:
+        fetch_page: Fetches ``(skip, top)`` and returns the page.
+        page_size: Items per request, 1 to 100.
+        limit: The most items to yield, or ``None``.
+        skip: Where to start.
+        concurrency: Pages in flight at once; 1 walks strictly one page after
+            the other.
+
+    Raises:
+        TypeError: An argument is not an int.
+        ValueError: An argument is out of range.
     """
 
     def __init__(
@@ -174,54 +241,237 @@ class MessagePager:
         page_size: int = MAX_PAGE_SIZE,
         limit: int | None = None,
         skip: int = 0,
+        concurrency: int = 1,
     ) -> None:
         check_list_args(page_size=page_size, limit=limit, skip=skip)
+        check_concurrency(concurrency)
         self._fetch_page = fetch_page
         self.page_size = page_size
         self.limit = limit
         self.skip = skip
+        self.concurrency = concurrency
         self.stats = WalkStats(next_skip=skip)
+        self._walks: weakref.WeakSet[PageWalk] = weakref.WeakSet()
 
-    def __aiter__(self) -> AsyncIterator[ExternalMessage]:
-        return self._items()
+    def __aiter__(self) -> ItemIterator:
+        return ItemIterator(self.pages())
 
-    async def _items(self) -> AsyncIterator[ExternalMessage]:
-        async for page in self.pages():
-            for item in page.items:
-                yield item
-
-    async def pages(self) -> AsyncIterator[Page[ExternalMessage]]:
+    def pages(self) -> PageWalk:
         """Walk page by page.
 
-        Yields:
-            Each page, with items already yielded in this walk removed and the
-            last page cut to ``limit``.
+        Returns:
+            An async iterator of pages, with items already yielded in this
+            walk removed and the last page cut to ``limit``; it has an
+            ``aclose()`` method.
         """
-        stats = self.stats = WalkStats(next_skip=self.skip)
-        seen = RecentIds()
-        skip = self.skip
-        while top := next_top(self.page_size, self.limit, stats.items):
-            page = await self._fetch_page(skip, top)
-            stats.pages += 1
-            if stats.first_count is None:
-                stats.first_count = page.count
-            elif stats.last_count is not None and page.count < stats.last_count:
-                stats.count_decreased = True
-                logger.warning(
-                    "count fell from %d to %d during the walk at skip=%d: messages "
-                    "deleted meanwhile may have shifted others past the walk",
-                    stats.last_count, page.count, skip,
-                )  # fmt: skip
-            stats.last_count = page.count
-            fresh = seen.fresh(page.items)
-            stats.duplicates_dropped += len(page.items) - len(fresh)
-            if self.limit is not None:
-                fresh = fresh[: self.limit - stats.items]
-            returned = len(page.items)
-            skip += returned
-            stats.next_skip = skip
-            stats.items += len(fresh)
+        walk = PageWalk(
+            self._fetch_page,
+            page_size=self.page_size,
+            limit=self.limit,
+            skip=self.skip,
+            concurrency=self.concurrency,
+        )
+        self.stats = walk.stats
+        self._walks.add(walk)
+        return walk
+
+    async def aclose(self) -> None:
+        """Stop every walk of this pager and wait for its requests to end."""
+        for walk in list(self._walks):
+            await walk.aclose()
+
+    async def __aenter__(self) -> MessagePager:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+
+class ItemIterator:
+    """The async iterator ``async for message in pager`` uses.
+
+    Args:
+        walk: The page walk it draws from.
+    """
+
+    def __init__(self, walk: PageWalk) -> None:
+        self._walk = walk
+        self._items: Iterator[ExternalMessage] = iter(())
+
+    def __aiter__(self) -> ItemIterator:
+        return self
+
+    async def __anext__(self) -> ExternalMessage:
+        for item in self._items:
+            return item
+        while True:
+            page = await self._walk.__anext__()
+            self._items = iter(page.items)
+            for item in self._items:
+                return item
+
+    async def aclose(self) -> None:
+        """Stop the walk and wait for its requests to end."""
+        await self._walk.aclose()
+
+
+class _Pending:
+    """One request of the window: where it starts, how many it asks for."""
+
+    __slots__ = ("skip", "task", "top")
+
+    def __init__(self, skip: int, top: int, task: asyncio.Task[Page[ExternalMessage]]):
+        self.skip = skip
+        self.top = top
+        self.task = task
+
+
+def _settle(task: asyncio.Task[Any]) -> None:
+    """Cancel a task still running; mark a finished one's error as seen."""
+    if not task.done():
+        task.cancel()
+    elif not task.cancelled():
+        task.exception()
+
+
+class PageWalk:
+    """One walk over the pages: an async iterator of pages.
+
+    Made by :meth:`MessagePager.pages`; see :class:`MessagePager` for the rules.
+    Its requests in flight are cancelled when the walk ends, on
+    :meth:`aclose`, and when the iterator is dropped.
+
+    Args:
+        fetch_page: Fetches ``(skip, top)`` and returns the page.
+        page_size: Items per request.
+        limit: The most items to yield, or ``None``.
+        skip: Where to start.
+        concurrency: Pages in flight at once.
+    """
+
+    def __init__(
+        self,
+        fetch_page: FetchPage,
+        *,
+        page_size: int,
+        limit: int | None,
+        skip: int,
+        concurrency: int,
+    ) -> None:
+        self._fetch_page = fetch_page
+        self._page_size = page_size
+        self._limit = limit
+        self._concurrency = concurrency
+        self.stats = WalkStats(next_skip=skip)
+        self._seen = RecentIds()
+        self._cursor = skip
+        self._frontier = skip
+        self._count: int | None = None
+        self._window: deque[_Pending] = deque()
+        self._done = False
+
+    def __aiter__(self) -> PageWalk:
+        return self
+
+    async def __anext__(self) -> Page[ExternalMessage]:
+        while not self._done:
+            top = next_top(self._page_size, self._limit, self.stats.items)
+            if top == 0:
+                self._finish()
+                break
+            try:
+                page = await self._next_page(top)
+            except BaseException as exc:
+                self._finish()
+                if isinstance(exc, ExternalMessagesError):
+                    exc.resume_skip = self._cursor
+                raise
+            fresh = self._take(page)
             if fresh:
-                yield attrs.evolve(page, items=fresh)
-            if walk_done(skip, page.count, returned):
+                return attrs.evolve(page, items=fresh)
+        raise StopAsyncIteration
+
+    async def aclose(self) -> None:
+        """End the walk: cancel its requests in flight and wait for them."""
+        tasks = [pending.task for pending in self._window]
+        self._finish()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    def __del__(self) -> None:
+        # `async for` does not close an iterator left by `break`; CPython drops
+        # it at once, and this stops its requests without waiting for them.
+        if self._window:
+            # RuntimeError: the event loop is already closed.
+            with contextlib.suppress(RuntimeError):
+                self._finish()
+
+    def _finish(self) -> None:
+        self._done = True
+        while self._window:
+            _settle(self._window.popleft().task)
+
+    async def _next_page(self, top: int) -> Page[ExternalMessage]:
+        if self._concurrency == 1 or self._count is None:
+            return await self._fetch_page(self._cursor, top)
+        window = self._window
+        expected = window[0].skip if window else self._frontier
+        if self._cursor < expected:
+            # A short page left a gap before the pages already requested.
+            self._window.appendleft(
+                self._start(self._cursor, min(top, expected - self._cursor))
+            )
+        self._fill()
+        return await window.popleft().task
+
+    def _fill(self) -> None:
+        window = self._window
+        self._frontier = max(self._frontier, self._cursor)
+        planned = sum(pending.top for pending in window)
+        while len(window) < self._concurrency:
+            if self._count is not None and self._frontier >= self._count:
                 return
+            top = self._page_size
+            if self._limit is not None:
+                top = min(top, self._limit - self.stats.items - planned)
+                if top <= 0:
+                    return
+            window.append(self._start(self._frontier, top))
+            self._frontier += top
+            planned += top
+
+    def _start(self, skip: int, top: int) -> _Pending:
+        task = asyncio.get_running_loop().create_task(
+            self._fetch_page(skip, top), name=f"external_messages_async skip={skip}"
+        )
+        return _Pending(skip, top, task)
+
+    def _take(self, page: Page[ExternalMessage]) -> list[ExternalMessage]:
+        """Account for a page in order; return its items to yield."""
+        stats = self.stats
+        stats.pages += 1
+        if stats.first_count is None:
+            stats.first_count = page.count
+        elif stats.last_count is not None and page.count < stats.last_count:
+            stats.count_decreased = True
+            logger.warning(
+                "count fell from %d to %d during the walk at skip=%d: messages "
+                "deleted meanwhile may have shifted others past the walk",
+                stats.last_count, page.count, page.skip,
+            )  # fmt: skip
+        stats.last_count = self._count = page.count
+        items = page.items
+        overlap = self._cursor - page.skip
+        if overlap > 0:
+            items = items[overlap:]
+        fresh = self._seen.fresh(items)
+        stats.duplicates_dropped += len(items) - len(fresh)
+        if self._limit is not None:
+            fresh = fresh[: self._limit - stats.items]
+        self._cursor = max(self._cursor, page.skip + len(page.items))
+        stats.next_skip = self._cursor
+        stats.items += len(fresh)
+        limit_reached = self._limit is not None and stats.items >= self._limit
+        if limit_reached or walk_done(self._cursor, page.count, len(page.items)):
+            self._finish()
+        return fresh

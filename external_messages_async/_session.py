@@ -260,7 +260,7 @@ class HTTPSession:
         while True:
             authorization = await self.auth.authorization(self)
             try:
-                async with self.limiter.slot():
+                async with self.limiter.slot() as epoch:
                     response = await self.send(
                         method, url, params=params, authorization=authorization
                     )
@@ -296,7 +296,7 @@ class HTTPSession:
                 headers=response.headers,
             )
             if status == 429:
-                self.limiter.on_rate_limited(decision.retry_after)
+                self.limiter.on_rate_limited(decision.retry_after, epoch=epoch)
             if not decision.retry:
                 raise self._status_error(method, url, response, decision.retry_after)
             logger.debug(

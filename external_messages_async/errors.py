@@ -72,7 +72,15 @@ class ErrorDetail:
 
 
 class ExternalMessagesError(Exception):
-    """The root of every exception this package raises."""
+    """The root of every exception this package raises.
+
+    Attributes:
+        resume_skip: Set when the error ended a ``client.list()`` walk: the
+            ``skip`` to pass to a new ``list()`` to carry on where the walk
+            stopped (every item before it was yielded). ``None`` otherwise.
+    """
+
+    resume_skip: int | None = None
 
 
 class ClientStateError(ExternalMessagesError, RuntimeError):

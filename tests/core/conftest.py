@@ -8,12 +8,14 @@ with its raw path, so tests can assert on what crossed the wire.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
+import aioresponses.core as aioresponses_core
 import attrs
 import pytest
-from aiohttp import web
+from aiohttp import ClientResponse, web
+from aioresponses import aioresponses
 from multidict import CIMultiDict, MultiDict
 
 from external_messages_async import RetryPolicy
@@ -56,6 +58,31 @@ def message(index: int, **fields: Any) -> dict[str, Any]:
 
 def json_response(data: Any, status: int = 200, **headers: str) -> web.Response:
     return web.json_response(data, status=status, headers=headers)
+
+
+class _SentRequest:
+    """What aiohttp >= 3.14 reads from a finished request's writer."""
+
+    output_size = 0
+
+
+class _CompatResponse(ClientResponse):
+    """A response aioresponses 0.7.9 can build under aiohttp >= 3.14.
+
+    aiohttp 3.14 made ``stream_writer`` a required argument, which
+    aioresponses 0.7.9 (the latest release) does not pass.
+    """
+
+    def __init__(self, *args: Any, stream_writer: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, stream_writer=stream_writer or _SentRequest(), **kwargs)
+
+
+@pytest.fixture
+def mocked(monkeypatch: pytest.MonkeyPatch) -> Iterator[aioresponses]:
+    """aioresponses, working around its incompatibility with aiohttp 3.14."""
+    monkeypatch.setattr(aioresponses_core, "ClientResponse", _CompatResponse)
+    with aioresponses() as mock:
+        yield mock
 
 
 class LoopbackServer:

@@ -14,6 +14,7 @@ a stand-in PBX for tests lives in :mod:`external_messages_async.testing`.
 from ._auth import Auth, AuthTransport, RawResponse, TokenAuth, TokenProviderAuth
 from ._client import ExternalMessagesClient
 from ._converter import make_converter
+from ._filters import build_filter, quote_literal
 from ._login import LoginFlow, PasswordAuth
 from ._models import DeliveryStatus, Direction, ExternalMessage, MessageType, Page
 from ._pagination import MessagePager, WalkStats
@@ -66,5 +67,7 @@ __all__ = [
     "TokenProviderAuth",
     "WalkStats",
     "__version__",
+    "build_filter",
     "make_converter",
+    "quote_literal",
 ]

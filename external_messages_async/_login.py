@@ -400,7 +400,9 @@ class PasswordAuth(Auth):
                 # waited: share its outcome instead of sending another.
                 if self._failure is not None:
                     raise self._failure
-                if self._tokens is not None:
+                # None only if aclose() ran meanwhile; the request below then
+                # fails with ClientStateError.
+                if self._tokens is not None:  # pragma: no branch
                     return self._tokens
             try:
                 tokens = await self._obtain(transport, seen)

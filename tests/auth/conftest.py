@@ -56,7 +56,9 @@ class Recorded:
 
 
 def _error(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"errors": [{"code": code, "message": message}]}, status=status)
+    return web.json_response(
+        {"errors": [{"code": code, "message": message}]}, status=status
+    )
 
 
 class AuthServer:
@@ -71,7 +73,9 @@ class AuthServer:
     ) -> None:
         self.lifetime = lifetime
         self.clock = clock
-        self.messages = [{"id": f"m{i:04d}", "content": f"text {i}"} for i in range(messages)]
+        self.messages = [
+            {"id": f"m{i:04d}", "content": f"text {i}"} for i in range(messages)
+        ]
         self.users = {USERNAME: PASSWORD, TWO_FACTOR_USER: PASSWORD}
         self.static_tokens: set[str] = set()
         # Knobs a test may turn.
@@ -159,7 +163,12 @@ class AuthServer:
         else:
             fields = dict(await request.post())
         self.requests.append(
-            Recorded(request.method, request.path, request.headers.get("Authorization"), fields)
+            Recorded(
+                request.method,
+                request.path,
+                request.headers.get("Authorization"),
+                fields,
+            )
         )
         return fields  # type: ignore[no-any-return]  # decoded JSON
 

@@ -52,7 +52,9 @@ TOKENS = {
 
 # -- requests ------------------------------------------------------------------
 def test_oauth_login_is_a_password_grant_with_the_fixed_client_id() -> None:
-    request = password_request("oauth", username="alice", password=PASSWORD, domain=None)
+    request = password_request(
+        "oauth", username="alice", password=PASSWORD, domain=None
+    )
 
     assert request.path == "login/oauth/token"
     assert request.json is None
@@ -66,19 +68,30 @@ def test_oauth_login_is_a_password_grant_with_the_fixed_client_id() -> None:
 
 
 def test_domain_is_sent_only_when_given() -> None:
-    oauth = password_request("oauth", username="alice", password=PASSWORD, domain="t.example")
-    json_flow = password_request("json", username="alice", password=PASSWORD, domain=None)
+    oauth = password_request(
+        "oauth", username="alice", password=PASSWORD, domain="t.example"
+    )
+    json_flow = password_request(
+        "json", username="alice", password=PASSWORD, domain=None
+    )
 
-    assert oauth.form is not None and oauth.form["domain"] == "t.example"
+    assert oauth.form is not None
+    assert oauth.form["domain"] == "t.example"
     assert json_flow.json == {"username": "alice", "password": PASSWORD}
 
 
 def test_json_login_posts_credentials_to_sign_in() -> None:
-    request = password_request("json", username="alice", password=PASSWORD, domain="t.example")
+    request = password_request(
+        "json", username="alice", password=PASSWORD, domain="t.example"
+    )
 
     assert request.path == "auth/sign_in"
     assert request.form is None
-    assert request.json == {"username": "alice", "password": PASSWORD, "domain": "t.example"}
+    assert request.json == {
+        "username": "alice",
+        "password": PASSWORD,
+        "domain": "t.example",
+    }
 
 
 def test_refresh_requests_of_both_flows() -> None:
@@ -87,9 +100,15 @@ def test_refresh_requests_of_both_flows() -> None:
 
     assert oauth == TokenRequest(
         "login/oauth/token",
-        form={"grant_type": "refresh_token", "refresh_token": REFRESH, "client_id": CLIENT_ID},
+        form={
+            "grant_type": "refresh_token",
+            "refresh_token": REFRESH,
+            "client_id": CLIENT_ID,
+        },
     )
-    assert json_flow == TokenRequest("auth/refresh_token", json={"refresh_token": REFRESH})
+    assert json_flow == TokenRequest(
+        "auth/refresh_token", json={"refresh_token": REFRESH}
+    )
 
 
 def test_each_flow_revokes_at_its_own_endpoint() -> None:
@@ -98,7 +117,9 @@ def test_each_flow_revokes_at_its_own_endpoint() -> None:
 
 
 def test_request_repr_hides_the_body() -> None:
-    request = password_request("oauth", username="alice", password=PASSWORD, domain=None)
+    request = password_request(
+        "oauth", username="alice", password=PASSWORD, domain=None
+    )
 
     assert PASSWORD not in repr(request)
     assert PASSWORD not in repr(refresh_request("json", PASSWORD))
@@ -106,7 +127,8 @@ def test_request_repr_hides_the_body() -> None:
 
 # -- refresh timing -------------------------------------------------------------
 @pytest.mark.parametrize(
-    ("lifetime", "window"), [(3600, 60.0), (1800, 60.0), (600, 60.0), (60, 6.0), (1, 0.1)]
+    ("lifetime", "window"),
+    [(3600, 60.0), (1800, 60.0), (600, 60.0), (60, 6.0), (1, 0.1)],
 )
 def test_advisory_window_is_a_minute_or_a_tenth_of_short_lifetimes(
     lifetime: float, window: float
@@ -115,7 +137,9 @@ def test_advisory_window_is_a_minute_or_a_tenth_of_short_lifetimes(
 
 
 def test_token_is_due_from_the_start_of_the_window() -> None:
-    tokens = TokenSet(access_token=ACCESS, refresh_token=None, expires_in=100.0, obtained_at=0)
+    tokens = TokenSet(
+        access_token=ACCESS, refresh_token=None, expires_in=100.0, obtained_at=0
+    )
 
     assert not tokens.due(89.9)
     assert tokens.due(90.0)
@@ -123,13 +147,17 @@ def test_token_is_due_from_the_start_of_the_window() -> None:
 
 
 def test_token_without_lifetime_is_never_due() -> None:
-    tokens = TokenSet(access_token=ACCESS, refresh_token=None, expires_in=None, obtained_at=0)
+    tokens = TokenSet(
+        access_token=ACCESS, refresh_token=None, expires_in=None, obtained_at=0
+    )
 
     assert not tokens.due(1e9)
 
 
 def test_token_set_repr_hides_both_tokens() -> None:
-    tokens = TokenSet(access_token=ACCESS, refresh_token=REFRESH, expires_in=1.0, obtained_at=0)
+    tokens = TokenSet(
+        access_token=ACCESS, refresh_token=REFRESH, expires_in=1.0, obtained_at=0
+    )
 
     assert ACCESS not in repr(tokens)
     assert REFRESH not in repr(tokens)
@@ -211,7 +239,8 @@ def test_decode_error_never_quotes_the_tokens() -> None:
     with pytest.raises(ResponseDecodeError) as caught:
         read_token_answer(answer(200, body), path="p", now=0)
 
-    assert REFRESH not in str(caught.value) and ACCESS not in str(caught.value)
+    assert REFRESH not in str(caught.value)
+    assert ACCESS not in str(caught.value)
 
 
 def test_two_factor_answer_asks_for_a_token_instead() -> None:
@@ -240,7 +269,9 @@ def test_two_factor_answer_asks_for_a_token_instead() -> None:
         (answer(200, TOKENS), False),
     ],
 )
-def test_is_refused_means_400_unauthorized_or_401(response: RawResponse, refused: bool) -> None:
+def test_is_refused_means_400_unauthorized_or_401(
+    response: RawResponse, refused: bool
+) -> None:
     assert is_refused(response) is refused
 
 
@@ -264,7 +295,9 @@ def test_password_auth_repr_shows_the_user_but_not_the_password() -> None:
         ({"username": "alice", "password": PASSWORD, "flow": "saml"}, ValueError),
     ],
 )
-def test_password_auth_checks_its_options(options: dict[str, object], error: type) -> None:
+def test_password_auth_checks_its_options(
+    options: dict[str, object], error: type
+) -> None:
     with pytest.raises(error) as caught:
         PasswordAuth(**options)  # type: ignore[arg-type]  # wrong on purpose
 

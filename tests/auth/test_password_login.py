@@ -30,7 +30,10 @@ ClientFor = Callable[..., ExternalMessagesClient]
 
 
 def password_client(
-    client_for: ClientFor, server: AuthServer, clock: FakeClock | None = None, **options: Any
+    client_for: ClientFor,
+    server: AuthServer,
+    clock: FakeClock | None = None,
+    **options: Any,
 ) -> ExternalMessagesClient:
     auth = PasswordAuth(
         username=options.pop("username", USERNAME),
@@ -46,13 +49,18 @@ def password_client(
 async def test_login_is_lazy_and_sends_the_documented_form(
     server: AuthServer, client_for: ClientFor
 ) -> None:
-    client = client_for(server, username=USERNAME, password=PASSWORD, domain="t.example")
+    client = client_for(
+        server, username=USERNAME, password=PASSWORD, domain="t.example"
+    )
     assert server.requests == []
 
     message = await client.get("m1")
 
     assert message.id == "m1"
-    assert server.paths() == ["POST /api/login/oauth/token", "GET /api/external_messages/m1"]
+    assert server.paths() == [
+        "POST /api/login/oauth/token",
+        "GET /api/external_messages/m1",
+    ]
     assert server.requests[0].fields == {
         "grant_type": "password",
         "username": USERNAME,
@@ -172,7 +180,9 @@ async def test_refresh_keeps_the_new_refresh_token(
     assert server.refreshes == 3
     assert server.logins == 1
     refresh_tokens_sent = [
-        r.fields["refresh_token"] for r in server.requests if "refresh_token" in r.fields
+        r.fields["refresh_token"]
+        for r in server.requests
+        if "refresh_token" in r.fields
     ]
     assert refresh_tokens_sent == [server.issued[1], server.issued[3], server.issued[5]]
     await client.aclose()
@@ -333,7 +343,9 @@ async def test_json_flow_chosen_by_the_client_keyword(
 async def test_two_factor_answer_raises_and_asks_for_a_token(
     server: AuthServer, client_for: ClientFor, secret_watch: SecretWatch
 ) -> None:
-    client = client_for(server, username=TWO_FACTOR_USER, password=PASSWORD, login_flow="json")
+    client = client_for(
+        server, username=TWO_FACTOR_USER, password=PASSWORD, login_flow="json"
+    )
 
     with pytest.raises(AuthenticationError) as caught:
         await client.get("m1")

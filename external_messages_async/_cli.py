@@ -232,11 +232,18 @@ class Sink:
         """
         self._open().write(message)
 
-    def close(self) -> None:
-        """Finish the output (a table is printed now) and close the file; idempotent."""
+    def close(self, *, complete: bool = True) -> None:
+        """Finish the output (a table is printed now) and close the file; idempotent.
+
+        Args:
+            complete: Whether the command ended normally. If it did not and
+                nothing was written, no file is created or truncated.
+        """
         if self.closed:
             return
         self.closed = True
+        if self._writer is None and not complete:
+            return
         try:
             self._open().finish()
         finally:
@@ -423,14 +430,16 @@ async def run_list(
                         rate=f"{rate:,.0f} msg/s",
                     )
     except (asyncio.CancelledError, KeyboardInterrupt):
-        sink.close()
+        sink.close(complete=False)
         err.print(
             f"interrupted: {sink.written:,} messages written to {sink.target}",
             highlight=False,
         )
         raise
-    finally:
-        sink.close()
+    except BaseException:
+        sink.close(complete=False)
+        raise
+    sink.close()
     return sink.written
 
 
@@ -459,8 +468,10 @@ async def run_get(
             except NotFoundError:
                 raise CliError(f"no message with id {message_id!r}") from None
             sink.write(message)
-    finally:
-        sink.close()
+    except BaseException:
+        sink.close(complete=False)
+        raise
+    sink.close()
     return sink.written
 
 
@@ -749,7 +760,7 @@ def _connection(
             raise click.UsageError(
                 "--password (or PORTSIP_PASSWORD) is required when stdin is not a terminal"
             )
-        password = click.prompt(f"Password for {username}", hide_input=True)
+        password = click.prompt(f"Password for {username}", hide_input=True, err=True)
     return _Connection(
         url=url,
         token=token or None,
@@ -847,7 +858,7 @@ def _run(
 
 
 def _stderr() -> Console:
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

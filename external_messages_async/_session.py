@@ -120,6 +120,11 @@ class HTTPSession:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(ssl=self._ssl)
             )
+            # aiohttp silently resends an idempotent request once when the
+            # connection drops; here the retry policy (counted, logged, backed
+            # off) is the only one, so that max_retries=0 means one attempt.
+            if hasattr(self._session, "_retry_connection"):
+                self._session._retry_connection = False
         return self._session
 
     async def send(
@@ -298,7 +303,9 @@ class HTTPSession:
             if status == 429:
                 self.limiter.on_rate_limited(decision.retry_after, epoch=epoch)
             if not decision.retry:
-                raise self._status_error(method, url, response, decision.retry_after)
+                raise self._status_error(
+                    method, url, response, decision.retry_after, authorization
+                )
             logger.debug(
                 "retrying %s %s in %.3fs (retry %d of %d): %s",
                 method, url.path, decision.delay, retries + 1,
@@ -309,8 +316,14 @@ class HTTPSession:
 
     @staticmethod
     def _status_error(
-        method: str, url: URL, response: RawResponse, retry_after: float | None
+        method: str,
+        url: URL,
+        response: RawResponse,
+        retry_after: float | None,
+        authorization: str | None,
     ) -> APIStatusError:
+        # A server that echoes the token back must not put it in the error.
+        credential = (authorization or "").partition(" ")[2] or authorization
         error = make_status_error(
             method=method,
             path=url.path,
@@ -318,6 +331,7 @@ class HTTPSession:
             headers=response.headers,
             body=response.body,
             retry_after=retry_after,
+            secrets=(credential,) if credential else (),
         )
         if 300 <= response.status < 400:
             location = response.headers.get("Location", "")

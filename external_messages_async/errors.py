@@ -25,7 +25,7 @@ pure, so it can be tested without a server.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -251,6 +251,7 @@ def make_status_error(
     headers: Mapping[str, str],
     body: bytes,
     retry_after: float | None = None,
+    secrets: Iterable[str] = (),
 ) -> APIStatusError:
     """Build the exception for an unaccepted status; the caller raises it.
 
@@ -261,10 +262,15 @@ def make_status_error(
         headers: The response headers (case-insensitive mapping or lower-case keys).
         body: The raw response body.
         retry_after: The parsed ``Retry-After`` in seconds, for 429.
+        secrets: Strings (such as the token sent) replaced by ``[redacted]``
+            wherever the body echoes them, before anything is kept.
 
     Returns:
         An instance of the :class:`APIStatusError` subclass for ``status``.
     """
+    for secret in secrets:
+        if secret:
+            body = body.replace(secret.encode(), b"[redacted]")
     errors = parse_error_body(body)
     cls = _STATUS_CLASSES.get(status)
     if cls is None:

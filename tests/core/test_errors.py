@@ -210,3 +210,20 @@ def test_connection_errors_carry_method_and_path() -> None:
 
 def test_decode_error_defaults_to_the_root_path() -> None:
     assert ResponseDecodeError("bad").path == "$"
+
+
+def test_secrets_echoed_in_the_body_are_redacted_everywhere() -> None:
+    body = b'{"errors":[{"code":"UNAUTHORIZED","message":"token tok-123 is expired"}]}'
+
+    error = make_status_error(
+        method="GET",
+        path="/p",
+        status=401,
+        headers={},
+        body=body,
+        secrets=("tok-123", ""),
+    )
+
+    assert "tok-123" not in str(error)
+    assert "tok-123" not in error.body
+    assert error.errors[0].message == "token [redacted] is expired"

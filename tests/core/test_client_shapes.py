@@ -103,7 +103,7 @@ async def test_list_sends_skip_top_and_the_options_verbatim(
         items = [m async for m in client.list(page_size=20, skip=5, **options)]
 
     assert [m.id for m in items] == ["a"]
-    (((_, url), calls),) = mocked.requests.items()
+    (((_, _url), calls),) = mocked.requests.items()
     assert calls[0].kwargs["params"] == {**options, "skip": "5", "top": "20"}
 
 

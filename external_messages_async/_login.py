@@ -29,6 +29,7 @@ from .errors import (
     ExternalMessagesError,
     ResponseDecodeError,
     make_status_error,
+    parse_error_body,
 )
 
 __all__ = [
@@ -189,10 +190,8 @@ def is_refused(response: RawResponse) -> bool:
         return True
     if response.status != 400:
         return False
-    error = make_status_error(
-        method="POST", path="", status=400, headers={}, body=response.body
-    )
-    return error.code == "UNAUTHORIZED"
+    errors = parse_error_body(response.body)
+    return bool(errors) and errors[0].code == "UNAUTHORIZED"
 
 
 def read_token_answer(response: RawResponse, *, path: str, now: float) -> TokenSet:
@@ -226,8 +225,10 @@ def read_token_answer(response: RawResponse, *, path: str, now: float) -> TokenS
     try:
         data = orjson.loads(response.body)
     except orjson.JSONDecodeError:
-        data = None
-    if isinstance(data, dict) and data.get("two_factor_enabled") is True:
+        data = {}
+    if not isinstance(data, dict):
+        data = {}
+    if data.get("two_factor_enabled") is True:
         raise AuthenticationError(
             f"POST {path}: this account has two-factor authentication enabled, "
             "which a password login cannot complete; create a token in PortSIP "
@@ -237,13 +238,12 @@ def read_token_answer(response: RawResponse, *, path: str, now: float) -> TokenS
             path=path,
         )
     # The body holds the tokens, so no message below may quote it.
-    access = data.get("access_token") if isinstance(data, dict) else None
+    access = data.get("access_token")
     if not isinstance(access, str) or not access:
         raise ResponseDecodeError(
             f"POST {path} -> {response.status}: the answer has no access_token",
             path="$.access_token",
         )
-    assert isinstance(data, dict)  # implied by a str access token; for mypy
     refresh = data.get("refresh_token")
     return TokenSet(
         access_token=access,

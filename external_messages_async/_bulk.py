@@ -79,6 +79,8 @@ async def fetch_many(
             the other requests are cancelled before it is raised.
     """
     ordered, unique = plan_ids(ids)
+    if not unique:
+        return []
     results: dict[str, Any] = {}
     queue = iter(unique)
 

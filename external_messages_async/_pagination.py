@@ -252,6 +252,9 @@ class MessagePager:
         self.concurrency = concurrency
         self.stats = WalkStats(next_skip=skip)
         self._walks: weakref.WeakSet[PageWalk] = weakref.WeakSet()
+        # Every request task of every walk, until it ends: a walk dropped at
+        # `break` cancels its tasks, and `aclose()` still waits for them.
+        self._tasks: set[asyncio.Task[Page[ExternalMessage]]] = set()
 
     def __aiter__(self) -> ItemIterator:
         return ItemIterator(self.pages())
@@ -270,6 +273,7 @@ class MessagePager:
             limit=self.limit,
             skip=self.skip,
             concurrency=self.concurrency,
+            tasks=self._tasks,
         )
         self.stats = walk.stats
         self._walks.add(walk)
@@ -278,7 +282,9 @@ class MessagePager:
     async def aclose(self) -> None:
         """Stop every walk of this pager and wait for its requests to end."""
         for walk in list(self._walks):
-            await walk.aclose()
+            walk._finish(closed=True)
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def __aenter__(self) -> MessagePager:
         return self
@@ -302,13 +308,15 @@ class ItemIterator:
         return self
 
     async def __anext__(self) -> ExternalMessage:
-        for item in self._items:
-            return item
-        while True:
+        if self._walk.closed:
+            raise StopAsyncIteration
+        item = next(self._items, None)
+        if item is None:
+            # A walk never yields an empty page.
             page = await self._walk.__anext__()
             self._items = iter(page.items)
-            for item in self._items:
-                return item
+            item = next(self._items)
+        return item
 
     async def aclose(self) -> None:
         """Stop the walk and wait for its requests to end."""
@@ -326,11 +334,9 @@ class _Pending:
         self.task = task
 
 
-def _settle(task: asyncio.Task[Any]) -> None:
-    """Cancel a task still running; mark a finished one's error as seen."""
-    if not task.done():
-        task.cancel()
-    elif not task.cancelled():
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    """Mark a request's error as seen: a cancelled walk never awaits it."""
+    if not task.cancelled():
         task.exception()
 
 
@@ -347,6 +353,7 @@ class PageWalk:
         limit: The most items to yield, or ``None``.
         skip: Where to start.
         concurrency: Pages in flight at once.
+        tasks: A set the walk adds its request tasks to while they run.
     """
 
     def __init__(
@@ -357,8 +364,10 @@ class PageWalk:
         limit: int | None,
         skip: int,
         concurrency: int,
+        tasks: set[asyncio.Task[Page[ExternalMessage]]] | None = None,
     ) -> None:
         self._fetch_page = fetch_page
+        self._tasks = tasks if tasks is not None else set()
         self._page_size = page_size
         self._limit = limit
         self._concurrency = concurrency
@@ -369,6 +378,8 @@ class PageWalk:
         self._count: int | None = None
         self._window: deque[_Pending] = deque()
         self._done = False
+        #: Whether the walk was closed before its end.
+        self.closed = False
 
     def __aiter__(self) -> PageWalk:
         return self
@@ -394,7 +405,7 @@ class PageWalk:
     async def aclose(self) -> None:
         """End the walk: cancel its requests in flight and wait for them."""
         tasks = [pending.task for pending in self._window]
-        self._finish()
+        self._finish(closed=True)
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
 
@@ -406,10 +417,11 @@ class PageWalk:
             with contextlib.suppress(RuntimeError):
                 self._finish()
 
-    def _finish(self) -> None:
+    def _finish(self, *, closed: bool = False) -> None:
         self._done = True
+        self.closed = self.closed or closed
         while self._window:
-            _settle(self._window.popleft().task)
+            self._window.popleft().task.cancel()
 
     async def _next_page(self, top: int) -> Page[ExternalMessage]:
         if self._concurrency == 1 or self._count is None:
@@ -444,6 +456,9 @@ class PageWalk:
         task = asyncio.get_running_loop().create_task(
             self._fetch_page(skip, top), name=f"external_messages_async skip={skip}"
         )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(_retrieve)
         return _Pending(skip, top, task)
 
     def _take(self, page: Page[ExternalMessage]) -> list[ExternalMessage]:

@@ -123,7 +123,8 @@ class HTTPSession:
             # aiohttp silently resends an idempotent request once when the
             # connection drops; here the retry policy (counted, logged, backed
             # off) is the only one, so that max_retries=0 means one attempt.
-            if hasattr(self._session, "_retry_connection"):
+            # (The attribute is private; a future aiohttp may drop it.)
+            if hasattr(self._session, "_retry_connection"):  # pragma: no branch
                 self._session._retry_connection = False
         return self._session
 

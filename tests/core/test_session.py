@@ -8,7 +8,11 @@ import aiohttp
 import pytest
 from aioresponses import aioresponses
 
-from external_messages_async import ClientStateError, ExternalMessagesClient
+from external_messages_async import (
+    ClientStateError,
+    ExternalMessagesClient,
+    RetryPolicy,
+)
 
 from .conftest import TOKEN, LoopbackServer, json_response, message
 
@@ -204,3 +208,15 @@ def test_bad_options_are_refused_in_the_constructor(
 ) -> None:
     with pytest.raises(error):
         ExternalMessagesClient("https://pbx:8887", token=TOKEN, **options)  # type: ignore[arg-type]
+
+
+def test_the_retry_settings_come_from_max_retries_or_retry() -> None:
+    policy = RetryPolicy(max_retries=5, backoff_base=0.1)
+
+    assert ExternalMessagesClient("https://pbx", token=TOKEN).retry == RetryPolicy()
+    assert ExternalMessagesClient(
+        "https://pbx", token=TOKEN, max_retries=1
+    ).retry == RetryPolicy(max_retries=1)
+    assert (
+        ExternalMessagesClient("https://pbx", token=TOKEN, retry=policy).retry is policy
+    )

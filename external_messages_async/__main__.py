@@ -1,6 +1,8 @@
 """``python -m external_messages_async``: the same as ``external-messages``."""
 
-from ._cli import main
+from external_messages_async._cli import main
 
-if __name__ == "__main__":
+if (
+    __name__ == "__main__"
+):  # pragma: no branch - importing it for anything else is a mistake
     main()

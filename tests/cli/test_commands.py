@@ -14,8 +14,14 @@ import orjson
 import pytest
 from click.testing import CliRunner, Result
 
-from external_messages_async import _cli
-from external_messages_async._cli import EXIT_API_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, cli
+from external_messages_async import ExternalMessagesError, __version__, _cli
+from external_messages_async._cli import (
+    EXIT_API_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    cli,
+)
+from external_messages_async._commands import describe_error
 from external_messages_async._converter import structure_message, unstructure_message
 from external_messages_async._output import CSV_FIELDS
 from external_messages_async.testing import FakePortSIPServer, ScriptedResponse
@@ -35,7 +41,9 @@ def _one_error_line(result: Result) -> str:
     return lines[0]
 
 
-def _served(pbx: FakePortSIPServer, *, filter: str | None = None) -> list[dict[str, object]]:
+def _served(
+    pbx: FakePortSIPServer, *, filter: str | None = None
+) -> list[dict[str, object]]:
     """What the PBX itself serves for a filter, newest first, as unstructured JSON."""
     from external_messages_async.testing._data import MESSAGE_FIELDS
     from external_messages_async.testing._odata import parse_filter
@@ -63,13 +71,15 @@ def test_version_is_printed(runner: CliRunner) -> None:
     result = runner.invoke(cli, ["--version"])
 
     assert result.exit_code == 0
-    assert _cli.__version__ in result.stdout
+    assert __version__ in result.stdout
 
 
 def test_help_never_shows_a_secret_from_the_environment(runner: CliRunner) -> None:
     env = {"PORTSIP_TOKEN": TOKEN, "PORTSIP_PASSWORD": PASSWORD}
 
-    outputs = [runner.invoke(cli, [name, "--help"], env=env) for name in ("list", "get")]
+    outputs = [
+        runner.invoke(cli, [name, "--help"], env=env) for name in ("list", "get")
+    ]
 
     for result in outputs:
         assert result.exit_code == 0
@@ -122,7 +132,17 @@ def test_bad_since_value_exits_2(runner: CliRunner) -> None:
 def test_since_after_until_exits_2(runner: CliRunner) -> None:
     result = runner.invoke(
         cli,
-        ["list", "--url", "http://x", "--token", TOKEN, "--since", "2024-05-02", "--until", "2024-05-01"],
+        [
+            "list",
+            "--url",
+            "http://x",
+            "--token",
+            TOKEN,
+            "--since",
+            "2024-05-02",
+            "--until",
+            "2024-05-01",
+        ],
     )
 
     assert result.exit_code == EXIT_USAGE
@@ -130,7 +150,9 @@ def test_since_after_until_exits_2(runner: CliRunner) -> None:
 
 
 def test_unknown_type_exits_2(runner: CliRunner) -> None:
-    result = runner.invoke(cli, ["list", "--url", "http://x", "--token", TOKEN, "--type", "fax"])
+    result = runner.invoke(
+        cli, ["list", "--url", "http://x", "--token", TOKEN, "--type", "fax"]
+    )
 
     assert result.exit_code == EXIT_USAGE
     assert "fax" in _one_error_line(result)
@@ -144,12 +166,24 @@ def test_bad_url_is_a_usage_error_without_the_token(runner: CliRunner) -> None:
     assert TOKEN not in result.output
 
 
-def test_insecure_and_ca_file_together_is_a_usage_error(runner: CliRunner, tmp_path: Path) -> None:
+def test_insecure_and_ca_file_together_is_a_usage_error(
+    runner: CliRunner, tmp_path: Path
+) -> None:
     ca = tmp_path / "ca.pem"
     ca.write_text("x")
 
     result = runner.invoke(
-        cli, ["list", "--url", "https://x", "--token", TOKEN, "--insecure", "--ca-file", str(ca)]
+        cli,
+        [
+            "list",
+            "--url",
+            "https://x",
+            "--token",
+            TOKEN,
+            "--insecure",
+            "--ca-file",
+            str(ca),
+        ],
     )
 
     assert result.exit_code == EXIT_USAGE
@@ -160,23 +194,31 @@ def test_unreadable_ca_file_is_a_usage_error(runner: CliRunner, tmp_path: Path) 
     ca = tmp_path / "ca.pem"
     ca.write_text("not a certificate")
 
-    result = runner.invoke(cli, ["list", "--url", "https://x", "--token", TOKEN, "--ca-file", str(ca)])
+    result = runner.invoke(
+        cli, ["list", "--url", "https://x", "--token", TOKEN, "--ca-file", str(ca)]
+    )
 
     assert result.exit_code == EXIT_USAGE
     assert "--ca-file" in _one_error_line(result)
 
 
-def test_ca_file_is_loaded_into_an_ssl_context(runner: CliRunner, pbx: FakePortSIPServer) -> None:
+def test_ca_file_is_loaded_into_an_ssl_context(
+    runner: CliRunner, pbx: FakePortSIPServer
+) -> None:
     """A real CA bundle loads; the plain-http fake PBX then answers as usual."""
     import certifi
 
-    result = _list(runner, pbx, "--ca-file", certifi.where(), "--limit", "2", "--format", "jsonl")
+    result = _list(
+        runner, pbx, "--ca-file", certifi.where(), "--limit", "2", "--format", "jsonl"
+    )
 
     assert result.exit_code == 0, result.output
     assert len(result.stdout.splitlines()) == 2
 
 
-def test_missing_password_without_a_terminal_is_a_usage_error(runner: CliRunner) -> None:
+def test_missing_password_without_a_terminal_is_a_usage_error(
+    runner: CliRunner,
+) -> None:
     result = runner.invoke(cli, ["list", "--url", "http://x", "--username", "alice"])
 
     assert result.exit_code == EXIT_USAGE
@@ -190,7 +232,17 @@ def test_missing_password_on_a_terminal_is_asked_for_hidden(
 
     result = runner.invoke(
         cli,
-        ["list", "--url", pbx.url, "--username", "alice", "--limit", "3", "--format", "jsonl"],
+        [
+            "list",
+            "--url",
+            pbx.url,
+            "--username",
+            "alice",
+            "--limit",
+            "3",
+            "--format",
+            "jsonl",
+        ],
         input=PASSWORD + "\n",
     )
 
@@ -206,7 +258,9 @@ def test_ctrl_c_at_the_password_prompt_exits_130(
 ) -> None:
     monkeypatch.setattr(_cli, "_stdin_is_terminal", lambda: True)
 
-    result = runner.invoke(cli, ["list", "--url", "http://x", "--username", "alice"], input="")
+    result = runner.invoke(
+        cli, ["list", "--url", "http://x", "--username", "alice"], input=""
+    )
 
     assert result.exit_code == EXIT_INTERRUPTED
     assert result.stderr.strip().endswith("interrupted")
@@ -215,7 +269,9 @@ def test_ctrl_c_at_the_password_prompt_exits_130(
 # --- list -----------------------------------------------------------------------------
 
 
-def test_list_jsonl_is_exactly_the_unstructured_messages(runner: CliRunner, pbx: FakePortSIPServer) -> None:
+def test_list_jsonl_is_exactly_the_unstructured_messages(
+    runner: CliRunner, pbx: FakePortSIPServer
+) -> None:
     result = _list(runner, pbx, "--format", "jsonl", "--page-size", "37")
 
     assert result.exit_code == 0, result.output
@@ -224,11 +280,15 @@ def test_list_jsonl_is_exactly_the_unstructured_messages(runner: CliRunner, pbx:
     assert result.stderr.strip() == "250 messages written to stdout"
 
 
-def test_list_defaults_to_jsonl_when_stdout_is_not_a_terminal(runner: CliRunner, pbx: FakePortSIPServer) -> None:
+def test_list_defaults_to_jsonl_when_stdout_is_not_a_terminal(
+    runner: CliRunner, pbx: FakePortSIPServer
+) -> None:
     result = _list(runner, pbx, "--limit", "4")
 
     assert result.exit_code == 0, result.output
-    assert [orjson.loads(line) for line in result.stdout.splitlines()] == _served(pbx)[:4]
+    assert [orjson.loads(line) for line in result.stdout.splitlines()] == _served(pbx)[
+        :4
+    ]
 
 
 def test_list_defaults_to_a_table_on_a_terminal(
@@ -260,7 +320,9 @@ def test_list_csv_to_a_file_has_the_header_and_every_row(
     assert result.stderr.strip() == f"250 messages written to {out}"
 
 
-def test_list_sends_typed_filters_search_and_orderby(runner: CliRunner, pbx: FakePortSIPServer) -> None:
+def test_list_sends_typed_filters_search_and_orderby(
+    runner: CliRunner, pbx: FakePortSIPServer
+) -> None:
     result = _list(
         runner, pbx,
         "--type", "sms", "--direction", "OUT", "--delivery", "ERR", "--delivery", "SENT",
@@ -285,7 +347,9 @@ def test_list_sends_typed_filters_search_and_orderby(runner: CliRunner, pbx: Fak
     assert [m["created_at"] for m in got] == sorted(m["created_at"] for m in got)
 
 
-def test_a_quote_in_a_raw_filter_value_is_matched_as_text(runner: CliRunner, pbx: FakePortSIPServer) -> None:
+def test_a_quote_in_a_raw_filter_value_is_matched_as_text(
+    runner: CliRunner, pbx: FakePortSIPServer
+) -> None:
     """Doubled quotes reach the fake PBX's parser as one literal: nothing matches."""
     from external_messages_async import quote_literal
 
@@ -309,15 +373,28 @@ def test_insecure_warns_on_stderr(runner: CliRunner, pbx: FakePortSIPServer) -> 
     result = _list(runner, pbx, "--insecure", "--limit", "1", "--format", "jsonl")
 
     assert result.exit_code == 0, result.output
-    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    warnings = [
+        line for line in result.stderr.splitlines() if line.startswith("warning:")
+    ]
     assert len(warnings) == 1
     assert "verification is disabled" in warnings[0]
     assert len(result.stdout.splitlines()) == 1
 
 
-def test_unreachable_host_is_one_line_exit_1(runner: CliRunner, closed_port: int) -> None:
+def test_unreachable_host_is_one_line_exit_1(
+    runner: CliRunner, closed_port: int
+) -> None:
     result = runner.invoke(
-        cli, ["list", "--url", f"http://127.0.0.1:{closed_port}", "--token", TOKEN, "--timeout", "5"]
+        cli,
+        [
+            "list",
+            "--url",
+            f"http://127.0.0.1:{closed_port}",
+            "--token",
+            TOKEN,
+            "--timeout",
+            "5",
+        ],
     )
 
     assert result.exit_code == EXIT_API_ERROR
@@ -326,7 +403,9 @@ def test_unreachable_host_is_one_line_exit_1(runner: CliRunner, closed_port: int
     assert TOKEN not in result.output
 
 
-def test_refused_token_is_one_line_exit_1_without_the_token(runner: CliRunner, pbx: FakePortSIPServer) -> None:
+def test_refused_token_is_one_line_exit_1_without_the_token(
+    runner: CliRunner, pbx: FakePortSIPServer
+) -> None:
     result = runner.invoke(cli, ["list", "--url", pbx.url, "--token", "wrong-" + TOKEN])
 
     assert result.exit_code == EXIT_API_ERROR
@@ -341,7 +420,15 @@ def test_refused_password_is_one_line_exit_1_without_the_password(
 ) -> None:
     result = runner.invoke(
         cli,
-        ["list", "--url", pbx.url, "--username", "alice", "--domain", "pbx.example.com"],
+        [
+            "list",
+            "--url",
+            pbx.url,
+            "--username",
+            "alice",
+            "--domain",
+            "pbx.example.com",
+        ],
         env={"PORTSIP_PASSWORD": "wrong-" + PASSWORD},
     )
 
@@ -350,7 +437,9 @@ def test_refused_password_is_one_line_exit_1_without_the_password(
     assert PASSWORD not in result.output
 
 
-def test_bad_filter_400_is_one_line_exit_1(runner: CliRunner, pbx: FakePortSIPServer) -> None:
+def test_bad_filter_400_is_one_line_exit_1(
+    runner: CliRunner, pbx: FakePortSIPServer
+) -> None:
     result = _list(runner, pbx, "--filter", "msg_type eq")
 
     assert result.exit_code == EXIT_API_ERROR
@@ -378,7 +467,9 @@ def test_a_refused_login_leaves_an_existing_output_file_alone(
     out = tmp_path / "backup.jsonl"
     out.write_text("yesterday\n")
 
-    result = runner.invoke(cli, ["list", "--url", pbx.url, "--token", "bad", "-o", str(out)])
+    result = runner.invoke(
+        cli, ["list", "--url", pbx.url, "--token", "bad", "-o", str(out)]
+    )
 
     assert result.exit_code == EXIT_API_ERROR
     assert out.read_text() == "yesterday\n"
@@ -430,7 +521,9 @@ def test_list_against_the_user_scope(runner: CliRunner, pbx: FakePortSIPServer) 
     assert pbx.requests[-1].path == "/api/user/external_messages"
 
 
-def test_environment_variables_supply_the_connection(runner: CliRunner, pbx: FakePortSIPServer) -> None:
+def test_environment_variables_supply_the_connection(
+    runner: CliRunner, pbx: FakePortSIPServer
+) -> None:
     env = {"PORTSIP_URL": pbx.url, "PORTSIP_TOKEN": TOKEN}
 
     result = runner.invoke(cli, ["list", "--limit", "2", "--format", "jsonl"], env=env)
@@ -442,25 +535,37 @@ def test_environment_variables_supply_the_connection(runner: CliRunner, pbx: Fak
 # --- get ------------------------------------------------------------------------------
 
 
-def test_get_prints_jsonl_in_the_order_given(runner: CliRunner, pbx: FakePortSIPServer) -> None:
+def test_get_prints_jsonl_in_the_order_given(
+    runner: CliRunner, pbx: FakePortSIPServer
+) -> None:
     ids = [str(pbx.messages[5]["id"]), str(pbx.messages[0]["id"])]
 
-    result = runner.invoke(cli, ["get", "--url", pbx.url, "--token", TOKEN, "--format", "jsonl", *ids])
+    result = runner.invoke(
+        cli, ["get", "--url", pbx.url, "--token", TOKEN, "--format", "jsonl", *ids]
+    )
 
     assert result.exit_code == 0, result.output
     assert [orjson.loads(line)["id"] for line in result.stdout.splitlines()] == ids
 
 
-def test_get_handles_ids_with_slash_plus_and_equals(runner: CliRunner, pbx: FakePortSIPServer) -> None:
-    odd = next(str(m["id"]) for m in pbx.messages if "/" in str(m["id"]) or "+" in str(m["id"]))
+def test_get_handles_ids_with_slash_plus_and_equals(
+    runner: CliRunner, pbx: FakePortSIPServer
+) -> None:
+    odd = next(
+        str(m["id"]) for m in pbx.messages if "/" in str(m["id"]) or "+" in str(m["id"])
+    )
 
-    result = runner.invoke(cli, ["get", "--url", pbx.url, "--token", TOKEN, "--format", "jsonl", odd])
+    result = runner.invoke(
+        cli, ["get", "--url", pbx.url, "--token", TOKEN, "--format", "jsonl", odd]
+    )
 
     assert result.exit_code == 0, result.output
     assert orjson.loads(result.stdout)["id"] == odd
 
 
-def test_get_prints_a_table_by_default(runner: CliRunner, pbx: FakePortSIPServer) -> None:
+def test_get_prints_a_table_by_default(
+    runner: CliRunner, pbx: FakePortSIPServer
+) -> None:
     message_id = str(pbx.messages[0]["id"])
 
     result = runner.invoke(cli, ["get", "--url", pbx.url, "--token", TOKEN, message_id])
@@ -476,7 +581,18 @@ def test_get_unknown_id_is_one_line_exit_1_after_the_ones_found(
     known = str(pbx.messages[0]["id"])
 
     result = runner.invoke(
-        cli, ["get", "--url", pbx.url, "--token", TOKEN, "--format", "jsonl", known, "no-such-id"]
+        cli,
+        [
+            "get",
+            "--url",
+            pbx.url,
+            "--token",
+            TOKEN,
+            "--format",
+            "jsonl",
+            known,
+            "no-such-id",
+        ],
     )
 
     assert result.exit_code == EXIT_API_ERROR
@@ -499,12 +615,18 @@ def test_demo_prints_the_summary(runner: CliRunner) -> None:
 
     assert result.exit_code == 0, result.output
     out = result.stdout
-    for heading in ("Messages by type, direction and delivery", "Failures", "Latest 10 messages"):
+    for heading in (
+        "Messages by type, direction and delivery",
+        "Failures",
+        "Latest 10 messages",
+    ):
         assert heading in out
     assert "Pulled 300 of 300 messages in 3 pages" in out
 
 
-def test_serve_stops_on_ctrl_c_with_exit_0(runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_serve_stops_on_ctrl_c_with_exit_0(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
     seen: dict[str, object] = {}
 
     async def interrupted(**kwargs: object) -> None:
@@ -514,7 +636,18 @@ def test_serve_stops_on_ctrl_c_with_exit_0(runner: CliRunner, monkeypatch: pytes
     monkeypatch.setattr(_cli, "run_serve", interrupted)
 
     result = runner.invoke(
-        cli, ["serve", "--port", "0", "--messages", "5", "--latency", "0.01", "--rate-503", "0.5"]
+        cli,
+        [
+            "serve",
+            "--port",
+            "0",
+            "--messages",
+            "5",
+            "--latency",
+            "0.01",
+            "--rate-503",
+            "0.5",
+        ],
     )
 
     assert result.exit_code == 0, result.output
@@ -524,16 +657,20 @@ def test_serve_stops_on_ctrl_c_with_exit_0(runner: CliRunner, monkeypatch: pytes
     assert seen["token"] == _cli.DEMO_TOKEN
 
 
-def test_serve_on_a_busy_port_is_one_line_exit_1(runner: CliRunner, pbx: FakePortSIPServer) -> None:
+def test_serve_on_a_busy_port_is_one_line_exit_1(
+    runner: CliRunner, pbx: FakePortSIPServer
+) -> None:
     result = runner.invoke(cli, ["serve", "--port", str(pbx.port)])
 
     assert result.exit_code == EXIT_API_ERROR
     assert f"cannot listen on 127.0.0.1:{pbx.port}" in _one_error_line(result)
 
 
-def test_serve_never_prints_a_token_it_was_given(runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_serve_never_prints_a_token_it_was_given(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
     async def failing(**kwargs: object) -> None:
-        raise _cli.ExternalMessagesError(f"something about {kwargs['token']}")
+        raise ExternalMessagesError(f"something about {kwargs['token']}")
 
     monkeypatch.setattr(_cli, "run_serve", failing)
 
@@ -553,8 +690,8 @@ def test_bad_fault_rate_exits_2(runner: CliRunner) -> None:
 def test_describe_error_without_url_keeps_the_detail() -> None:
     from external_messages_async.errors import APIConnectionError, ServerError
 
-    assert _cli.describe_error(APIConnectionError("no route")) == "no route"
-    assert _cli.describe_error(ServerError("GET /x -> 500", status=500)) == "GET /x -> 500"
+    assert describe_error(APIConnectionError("no route")) == "no route"
+    assert describe_error(ServerError("GET /x -> 500", status=500)) == "GET /x -> 500"
 
 
 def test_csv_sink_when_nothing_matched_still_has_the_header(tmp_path: Path) -> None:
@@ -565,3 +702,29 @@ def test_csv_sink_when_nothing_matched_still_has_the_header(tmp_path: Path) -> N
     sink.close()
 
     assert list(csv.reader(io.StringIO(out.read_text()))) == [list(CSV_FIELDS)]
+
+
+def test_a_table_with_no_match_says_so(
+    runner: CliRunner, pbx: FakePortSIPServer
+) -> None:
+    result = _list(runner, pbx, "--filter", "sender eq 'nobody'", "--format", "table")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == "No messages."
+
+
+def test_python_m_runs_the_same_command(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import runpy
+    import sys
+
+    monkeypatch.setattr(sys, "argv", ["external-messages", "--version"])
+
+    with pytest.raises(SystemExit) as stopped:
+        runpy.run_path(
+            str(Path(_cli.__file__).with_name("__main__.py")), run_name="__main__"
+        )
+
+    assert stopped.value.code == 0
+    assert __version__ in capsys.readouterr().out

@@ -146,7 +146,11 @@ def test_since_and_until_compare_as_times_on_the_fake_pbx() -> None:
 
     assert [
         matches({"created_at": t})
-        for t in ("2024-04-30T23:59:59Z", "2024-05-01T00:00:00Z", "2024-05-02T00:00:00Z")
+        for t in (
+            "2024-04-30T23:59:59Z",
+            "2024-05-01T00:00:00Z",
+            "2024-05-02T00:00:00Z",
+        )
     ] == [False, True, False]
 
 

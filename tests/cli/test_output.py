@@ -8,7 +8,12 @@ from datetime import datetime, timezone
 
 import orjson
 
-from external_messages_async import DeliveryStatus, Direction, ExternalMessage, MessageType
+from external_messages_async import (
+    DeliveryStatus,
+    Direction,
+    ExternalMessage,
+    MessageType,
+)
 from external_messages_async._converter import structure_message, unstructure_message
 from external_messages_async._output import (
     CSV_FIELDS,
@@ -50,7 +55,9 @@ def test_jsonl_line_escapes_a_line_break_in_content() -> None:
 
 def test_csv_row_puts_values_in_field_order_and_blanks_for_missing() -> None:
     message = _message(
-        id="x", msg_type=MessageType.SMS, created_at=datetime(2024, 5, 1, tzinfo=timezone.utc)
+        id="x",
+        msg_type=MessageType.SMS,
+        created_at=datetime(2024, 5, 1, tzinfo=timezone.utc),
     )
 
     row = csv_row(message)
@@ -122,9 +129,22 @@ def test_tally_counts_by_field_and_failures_by_reason() -> None:
 
     tally.add_all(
         [
-            _message(msg_type=MessageType.SMS, direction=Direction.OUT, delivery=DeliveryStatus.ERR, reason="expired"),
-            _message(msg_type=MessageType.SMS, direction=Direction.OUT, delivery=DeliveryStatus.ERR),
-            _message(msg_type=MessageType.WHATSAPP, direction=Direction.IN, delivery=DeliveryStatus.RECV),
+            _message(
+                msg_type=MessageType.SMS,
+                direction=Direction.OUT,
+                delivery=DeliveryStatus.ERR,
+                reason="expired",
+            ),
+            _message(
+                msg_type=MessageType.SMS,
+                direction=Direction.OUT,
+                delivery=DeliveryStatus.ERR,
+            ),
+            _message(
+                msg_type=MessageType.WHATSAPP,
+                direction=Direction.IN,
+                delivery=DeliveryStatus.RECV,
+            ),
             _message(),
         ]
     )
@@ -154,7 +174,9 @@ def test_tally_puts_undated_messages_last() -> None:
     tally = Tally(keep_latest=2)
 
     tally.add(_message(id="undated"))
-    tally.add(_message(id="dated", created_at=datetime(2024, 5, 1, tzinfo=timezone.utc)))
+    tally.add(
+        _message(id="dated", created_at=datetime(2024, 5, 1, tzinfo=timezone.utc))
+    )
 
     assert [m.id for m in tally.latest()] == ["dated", "undated"]
 

@@ -1,0 +1,97 @@
+"""The generated hot-path hook accepts and refuses exactly what cattrs' detailed hook does."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from external_messages_async import ExternalMessage, ResponseDecodeError
+from external_messages_async._converter import (
+    CONVERTER,
+    make_converter,
+    structure_page,
+    unstructure_message,
+)
+
+DETAILED = make_converter(detailed_validation=True)
+FAST = CONVERTER.get_structure_hook(ExternalMessage)
+
+STRING_FIELDS = [
+    "id",
+    "config_id",
+    "sender",
+    "sender_name",
+    "receiver",
+    "receiver_name",
+    "channel_name",
+    "channel_number",
+    "brand",
+    "did",
+    "content",
+    "reason",
+    "provider_msg_id",
+]
+
+json_scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text()
+)
+any_json = st.one_of(json_scalars, st.lists(st.integers(), max_size=2))
+enum_values = st.one_of(
+    st.sampled_from(["SMS", "WHATSAPP", "UNKNOWN", "IN", "OUT", "ERR", "RCS", ""]),
+    any_json,
+)
+timestamps = st.one_of(
+    st.sampled_from(
+        ["2024-05-01T12:00:00Z", "2024-05-01T12:00:00.123+02:00", "", "yesterday"]
+    ),
+    any_json,
+)
+items = st.fixed_dictionaries(
+    {},
+    optional={
+        **dict.fromkeys(STRING_FIELDS, st.one_of(st.text(max_size=5), any_json)),
+        "msg_type": enum_values,
+        "direction": enum_values,
+        "delivery": enum_values,
+        "created_at": timestamps,
+    },
+)
+
+
+def outcome(hook: Any, item: dict[str, Any]) -> Any:
+    try:
+        return hook(item, ExternalMessage)
+    except Exception:
+        return "refused"
+
+
+@settings(max_examples=300, deadline=None)
+@given(items)
+def test_fast_and_detailed_hooks_agree(item):
+    assert outcome(FAST, item) == outcome(DETAILED.structure, item)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            **dict.fromkeys(STRING_FIELDS, st.text(max_size=5)),
+            "msg_type": st.sampled_from(["SMS", "WHATSAPP", "RCS"]),
+            "created_at": st.sampled_from(["2024-05-01T12:00:00Z"]),
+        },
+    )
+)
+def test_valid_items_round_trip(item):
+    assert unstructure_message(FAST(item, ExternalMessage)) == item
+
+
+@pytest.mark.parametrize("bad", [[1], "text", 3, None])
+def test_a_non_object_item_is_explained_with_its_path(bad):
+    with pytest.raises(ResponseDecodeError) as caught:
+        structure_page({"count": 2, "items": [{"id": "a"}, bad]}, skip=0)
+
+    assert caught.value.path == "$.items[1]"

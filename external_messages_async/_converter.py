@@ -198,18 +198,18 @@ def make_converter(*, detailed_validation: bool = False) -> cattrs.Converter:
     - Optional strings pass through as they are (``""`` stays ``""``); any
       other JSON type is an error.
     - ``created_at``: an RFC 3339 string becomes an aware ``datetime``
-      (:func:`parse_datetime`); ``null`` and ``""`` become ``None``. On the way
-      out, :func:`format_datetime` writes it back with ``Z`` for UTC.
+      (``parse_datetime``); ``null`` and ``""`` become ``None``. On the way
+      out, ``format_datetime`` writes it back with ``Z`` for UTC.
     - Enums (:class:`MessageType`, :class:`Direction`, :class:`DeliveryStatus`):
       a dict lookup for listed values; an unlisted string becomes a
       pseudo-member that keeps the original text in ``.value`` (see
-      :class:`~external_messages_async._models.OpenEnum`); ``null`` and ``""``
+      ``OpenEnum``); ``null`` and ``""``
       become ``None``; on the way out the member's ``.value``.
     - Missing keys give ``None``; unknown keys are ignored.
     - Unstructuring leaves out fields that are ``None``, so an item PortSIP
       sent comes back as the same JSON.
     - ``detailed_validation`` (off on the hot path) collects every error with
-      its path; :func:`structure_page` re-runs a failed item through a
+      its path; ``structure_page`` re-runs a failed item through a
       detailed converter only to build the error message.
     - Speed: without ``detailed_validation``, :class:`ExternalMessage` is
       structured by a hook generated for it that inlines the rules above in

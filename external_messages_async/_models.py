@@ -132,5 +132,5 @@ class Page(Generic[T]):
 
     @property
     def next_skip(self) -> int:
-        """The offset of the page after this one: ``skip`` plus the items returned."""
+        """The offset of the page after this one (``skip`` plus the items returned)."""
         return self.skip + len(self.items)

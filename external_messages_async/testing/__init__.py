@@ -40,10 +40,10 @@ if TYPE_CHECKING:
     from ._wire import RecordedRequest
 
 __all__ = [
-    "MESSAGE_FIELDS",
     "FakePortSIPServer",
     "Faults",
     "ListPageHook",
+    "MESSAGE_FIELDS",
     "RecordedRequest",
     "ScriptedResponse",
     "generate_messages",

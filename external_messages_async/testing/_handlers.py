@@ -125,7 +125,10 @@ class Handlers:
                 raise failure
             return await self._dispatch(request, handler)
         except web.HTTPException as exc:
-            return _error(exc.status, error_code(exc.status), exc.reason)
+            response = _error(exc.status, error_code(exc.status), exc.reason)
+            if "Allow" in exc.headers:
+                response.headers["Allow"] = exc.headers["Allow"]
+            return response
         finally:
             self._server.in_flight -= 1
 

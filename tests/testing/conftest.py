@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 import pytest
@@ -12,3 +13,17 @@ import pytest
 async def session() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as client:
         yield client
+
+
+WaitUntil = Callable[[Callable[[], bool]], Awaitable[None]]
+
+
+async def _wait_until(condition: Callable[[], bool]) -> None:
+    while not condition():  # noqa: ASYNC110 - the server's counters have no event
+        await asyncio.sleep(0.005)
+
+
+@pytest.fixture
+def wait_until() -> WaitUntil:
+    """Poll until a condition holds, e.g. until a request is in flight."""
+    return _wait_until

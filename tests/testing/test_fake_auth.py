@@ -95,7 +95,11 @@ def test_refresh_rotates_the_refresh_token(store: TokenStore) -> None:
     first = store.password_grant(form())[2]
 
     status, _, second = store.password_grant(
-        {"grant_type": "refresh_token", "refresh_token": first["refresh_token"], "client_id": PORTSIP_CLIENT_ID}
+        {
+            "grant_type": "refresh_token",
+            "refresh_token": first["refresh_token"],
+            "client_id": PORTSIP_CLIENT_ID,
+        }
     )
 
     assert status == 200
@@ -104,7 +108,9 @@ def test_refresh_rotates_the_refresh_token(store: TokenStore) -> None:
     assert store.refresh_count == 1
 
 
-def test_expired_or_bogus_refresh_tokens_are_rejected(store: TokenStore, clock: Clock) -> None:
+def test_expired_or_bogus_refresh_tokens_are_rejected(
+    store: TokenStore, clock: Clock
+) -> None:
     refresh = store.password_grant(form())[2]["refresh_token"]
     clock.now += 100
 
@@ -136,17 +142,29 @@ def test_sign_in_answers_tokens_or_a_two_factor_challenge(store: TokenStore) -> 
     plain = store.sign_in({"username": "admin", "password": "pw"})
     challenged = store.sign_in({"username": "alice", "password": "pw2"})
 
-    assert plain[0] == 200 and "access_token" in plain[2]
-    assert challenged[0] == 200 and challenged[2]["two_factor_enabled"] is True
+    assert plain[0] == 200
+    assert "access_token" in plain[2]
+    assert challenged[0] == 200
+    assert challenged[2]["two_factor_enabled"] is True
     assert isinstance(challenged[2]["token"], str)
 
 
-@pytest.mark.parametrize("body", [None, [], {"username": "admin"}, {"username": 1, "password": "pw"}])
+@pytest.mark.parametrize(
+    "body", [None, [], {"username": "admin"}, {"username": 1, "password": "pw"}]
+)
 def test_sign_in_rejects_malformed_bodies(store: TokenStore, body: object) -> None:
     assert store.sign_in(body)[:2] == (400, "UNAUTHORIZED")
 
 
 def test_without_a_static_token_only_issued_tokens_are_valid(clock: Clock) -> None:
-    store = TokenStore(static_token=None, users={}, domains=None, two_factor_users=(), lifetime=1, refresh_lifetime=1, clock=clock)
+    store = TokenStore(
+        static_token=None,
+        users={},
+        domains=None,
+        two_factor_users=(),
+        lifetime=1,
+        refresh_lifetime=1,
+        clock=clock,
+    )
 
     assert not store.is_valid("anything")

@@ -31,7 +31,9 @@ def test_negative_count_is_rejected() -> None:
         generate_messages(-1)
 
 
-def test_ids_are_unique_and_some_need_quoting(thousand: list[dict[str, object]]) -> None:
+def test_ids_are_unique_and_some_need_quoting(
+    thousand: list[dict[str, object]],
+) -> None:
     ids = [str(message["id"]) for message in thousand]
 
     assert len(set(ids)) == len(ids)
@@ -68,7 +70,14 @@ def test_numbers_are_e164_from_several_countries(
     senders = [str(m["sender"]) for m in thousand]
 
     assert all(E164.fullmatch(sender) for sender in senders)
-    assert {E164.fullmatch(s).group(1) for s in senders} >= {"1", "44", "49", "81", "86", "91"}  # type: ignore[union-attr]
+    assert {E164.fullmatch(s).group(1) for s in senders} >= {
+        "1",
+        "44",
+        "49",
+        "81",
+        "86",
+        "91",
+    }  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(

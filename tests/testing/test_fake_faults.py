@@ -68,7 +68,9 @@ def test_faults_are_frozen_and_evolve() -> None:
     assert attrs.evolve(faults, rate_503=1.0).latency == 0.1
 
 
-@pytest.mark.parametrize("kwargs", [{"status": 99}, {"status": 600}, {"trickle": 0.0}, {"delay": -1.0}])
+@pytest.mark.parametrize(
+    "kwargs", [{"status": 99}, {"status": 600}, {"trickle": 0.0}, {"delay": -1.0}]
+)
 def test_invalid_scripts_are_rejected(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError, match="must be"):
         ScriptedResponse(**kwargs)  # type: ignore[arg-type]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import urllib.request
 from typing import Any
@@ -32,7 +33,9 @@ async def list_page(
     return await get_json(session, server.api_url + "/external_messages", **params)
 
 
-def message_url(server: FakePortSIPServer, message_id: str, *, user: bool = False) -> URL:
+def message_url(
+    server: FakePortSIPServer, message_id: str, *, user: bool = False
+) -> URL:
     prefix = "/user" if user else ""
     path = f"{server.api_url}{prefix}/external_messages/{quote(message_id, safe='')}"
     return URL(path, encoded=True)
@@ -168,7 +171,7 @@ async def test_orderby_sorts_by_several_fields(
     keys = [(m["msg_type"], parse_rfc3339(m["created_at"])) for m in page["items"]]
 
     assert [k[0] for k in keys] == sorted(k[0] for k in keys)
-    for (type_a, at_a), (type_b, at_b) in zip(keys, keys[1:]):
+    for (type_a, at_a), (type_b, at_b) in itertools.pairwise(keys):
         assert type_a != type_b or at_a >= at_b  # type: ignore[operator]
 
 
@@ -186,9 +189,12 @@ async def test_get_by_id_decodes_slash_plus_and_equals(
     portsip_server: FakePortSIPServer, session: aiohttp.ClientSession, user: bool
 ) -> None:
     message = next(m for m in portsip_server.messages if "/" in m["id"])
-    assert "+" in message["id"] and "=" in message["id"]
+    assert "+" in message["id"]
+    assert "=" in message["id"]
 
-    status, body = await get_json(session, message_url(portsip_server, message["id"], user=user))
+    status, body = await get_json(
+        session, message_url(portsip_server, message["id"], user=user)
+    )
 
     assert status == 200
     assert body == message
@@ -199,7 +205,9 @@ async def test_get_by_plain_id(
 ) -> None:
     message = next(m for m in portsip_server.messages if m["id"].isalnum())
 
-    status, body = await get_json(session, portsip_server.api_url + "/external_messages/" + message["id"])
+    status, body = await get_json(
+        session, portsip_server.api_url + "/external_messages/" + message["id"]
+    )
 
     assert (status, body) == (200, message)
 
@@ -225,14 +233,19 @@ async def test_unknown_route_and_method_answer_portsip_errors(
         wrong_body = await wrong.json()
 
     assert (missing.status, missing_body["errors"][0]["code"]) == (404, "NOT_FOUND")
-    assert (wrong.status, wrong_body["errors"][0]["code"]) == (405, "METHOD_NOT_ALLOWED")
+    assert (wrong.status, wrong_body["errors"][0]["code"]) == (
+        405,
+        "METHOD_NOT_ALLOWED",
+    )
 
 
 @pytest.mark.portsip_server(max_body_bytes=10)
 async def test_oversized_bodies_are_413_and_recorded(
     portsip_server: FakePortSIPServer, session: aiohttp.ClientSession
 ) -> None:
-    async with session.post(portsip_server.api_url + "/auth/sign_in", data=b"x" * 100) as response:
+    async with session.post(
+        portsip_server.api_url + "/auth/sign_in", data=b"x" * 100
+    ) as response:
         body = await response.json()
 
     assert response.status == 413
@@ -244,7 +257,9 @@ async def test_requests_are_recorded_with_headers_query_and_body(
     portsip_server: FakePortSIPServer, session: aiohttp.ClientSession
 ) -> None:
     await list_page(portsip_server, session, top="5", filter="sender eq 'x'")
-    async with session.post(portsip_server.api_url + "/auth/sign_in", json={"username": "u"}):
+    async with session.post(
+        portsip_server.api_url + "/auth/sign_in", json={"username": "u"}
+    ):
         pass
 
     listing, sign_in = portsip_server.requests
@@ -274,7 +289,9 @@ async def test_in_flight_counts_concurrent_requests(
 ) -> None:
     portsip_server.script([ScriptedResponse(delay=0.2)] * 5)
 
-    await asyncio.gather(*(list_page(portsip_server, session, top="1") for _ in range(5)))
+    await asyncio.gather(
+        *(list_page(portsip_server, session, top="1") for _ in range(5))
+    )
 
     assert portsip_server.max_in_flight == 5
     assert portsip_server.in_flight == 0
@@ -283,7 +300,11 @@ async def test_in_flight_counts_concurrent_requests(
 async def test_hook_can_insert_and_delete_while_a_client_pages(
     portsip_server: FakePortSIPServer, session: aiohttp.ClientSession
 ) -> None:
-    newest = {**portsip_server.messages[0], "id": "new", "created_at": "2030-01-01T00:00:00Z"}
+    newest = {
+        **portsip_server.messages[0],
+        "id": "new",
+        "created_at": "2030-01-01T00:00:00Z",
+    }
     doomed = portsip_server.messages[150]["id"]
     calls: list[tuple[int, int]] = []
 
@@ -341,13 +362,14 @@ async def test_start_fails_cleanly_when_the_port_is_taken() -> None:
             await clash.start()
 
 
-async def test_close_cuts_off_a_hung_request(session: aiohttp.ClientSession) -> None:
+async def test_close_cuts_off_a_hung_request(
+    session: aiohttp.ClientSession, wait_until: Any
+) -> None:
     server = FakePortSIPServer(messages=1)
     await server.start()
     server.script([ScriptedResponse(hang=True)])
     pending = asyncio.ensure_future(list_page(server, session))
-    while server.in_flight == 0:
-        await asyncio.sleep(0.01)
+    await wait_until(lambda: server.in_flight == 1)
 
     await server.close()
 
@@ -376,12 +398,9 @@ async def test_serve_forever_returns_after_close() -> None:
 async def test_serve_forever_closes_when_cancelled() -> None:
     server = FakePortSIPServer(messages=0)
     await server.start()
-    task = asyncio.ensure_future(server.serve_forever())
-    await asyncio.sleep(0)
 
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(server.serve_forever(), 0.05)
 
     with pytest.raises(RuntimeError):
         server.url  # noqa: B018
@@ -390,9 +409,13 @@ async def test_serve_forever_closes_when_cancelled() -> None:
 def test_run_in_thread_serves_synchronous_clients() -> None:
     server = FakePortSIPServer(messages=3, token=None)
 
-    with server.run_in_thread() as running:
-        with urllib.request.urlopen(running.api_url + "/external_messages?top=2") as response:
-            page = json.load(response)
+    with (
+        server.run_in_thread() as running,
+        urllib.request.urlopen(
+            running.api_url + "/external_messages?top=2"
+        ) as response,
+    ):
+        page = json.load(response)
 
     assert page["count"] == 3
     assert len(page["items"]) == 2

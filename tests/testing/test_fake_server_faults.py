@@ -35,7 +35,9 @@ async def login(server: FakePortSIPServer, session: aiohttp.ClientSession) -> in
         "scope": "all",
         "client_id": "9d806019-75b2-4b3d-bb8b-f5a3a412cc0a",
     }
-    async with session.post(server.api_url + "/login/oauth/token", data=form) as response:
+    async with session.post(
+        server.api_url + "/login/oauth/token", data=form
+    ) as response:
         return response.status
 
 
@@ -157,8 +159,16 @@ async def test_scripts_are_served_in_order_then_normal_handling_resumes(
 @pytest.mark.parametrize(
     ("script", "content_type", "body"),
     [
-        (ScriptedResponse(body={"count": 0, "items": []}), "application/json", b'{"count":0,"items":[]}'),
-        (ScriptedResponse(status=502, body="Bad gateway"), "text/plain; charset=utf-8", b"Bad gateway"),
+        (
+            ScriptedResponse(body={"count": 0, "items": []}),
+            "application/json",
+            b'{"count":0,"items":[]}',
+        ),
+        (
+            ScriptedResponse(status=502, body="Bad gateway"),
+            "text/plain; charset=utf-8",
+            b"Bad gateway",
+        ),
         (ScriptedResponse(body=b"\x00\x01"), "application/octet-stream", b"\x00\x01"),
         (ScriptedResponse(body=b"<p>", content_type="text/html"), "text/html", b"<p>"),
     ],
@@ -212,13 +222,17 @@ async def test_trickle_is_slow_enough_to_trip_a_read_timeout(
     portsip_server.script([ScriptedResponse(trickle=0.2)])
 
     with pytest.raises(asyncio.TimeoutError):
-        await fetch(portsip_server, session, timeout=aiohttp.ClientTimeout(sock_read=0.05))
+        await fetch(
+            portsip_server, session, timeout=aiohttp.ClientTimeout(sock_read=0.05)
+        )
 
 
 async def test_trickle_eventually_sends_the_whole_normal_answer(
     portsip_server: FakePortSIPServer, session: aiohttp.ClientSession
 ) -> None:
-    portsip_server.script([ScriptedResponse(trickle=0.001, trickle_chunk=4096, headers={"X-Slow": "1"})])
+    portsip_server.script(
+        [ScriptedResponse(trickle=0.001, trickle_chunk=4096, headers={"X-Slow": "1"})]
+    )
 
     status, headers, body = await fetch(portsip_server, session, params={"top": "3"})
 
@@ -247,18 +261,39 @@ async def test_faulted_requests_are_recorded_too(
     assert [r.query for r in portsip_server.requests] == [{"skip": "5"}]
 
 
-async def test_close_interrupts_delays_and_trickles(session: aiohttp.ClientSession) -> None:
+async def test_close_interrupts_delays_and_trickles(
+    session: aiohttp.ClientSession, wait_until: Any
+) -> None:
     server = FakePortSIPServer(messages=5, faults=Faults(latency=30.0))
     await server.start()
-    server.script([ScriptedResponse(trickle=30.0, path="/api/user")])
+    server.script(
+        [
+            ScriptedResponse(trickle=30.0, path="/api/user"),
+            ScriptedResponse(delay=30.0, path="/api/login"),
+        ]
+    )
     slow = [
         asyncio.ensure_future(fetch(server, session)),
         asyncio.ensure_future(fetch(server, session, "/user/external_messages")),
+        asyncio.ensure_future(login(server, session)),
     ]
-    while server.in_flight < 2:
-        await asyncio.sleep(0.01)
+    await wait_until(lambda: server.in_flight == 3)
 
     await server.close()
     results = await asyncio.gather(*slow, return_exceptions=True)
 
     assert all(isinstance(r, aiohttp.ClientError) for r in results)
+
+
+async def test_trickle_stops_quietly_when_the_client_leaves(
+    portsip_server: FakePortSIPServer, session: aiohttp.ClientSession, wait_until: Any
+) -> None:
+    portsip_server.script([ScriptedResponse(trickle=0.05, trickle_chunk=1)])
+
+    with pytest.raises(asyncio.TimeoutError):
+        await fetch(
+            portsip_server, session, timeout=aiohttp.ClientTimeout(sock_read=0.02)
+        )
+    await wait_until(lambda: portsip_server.in_flight == 0)
+
+    assert portsip_server.pending_scripts == 0

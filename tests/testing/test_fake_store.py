@@ -38,7 +38,9 @@ def test_invalid_queries_are_rejected(params: dict[str, str], fragment: str) -> 
 
 
 def test_blank_options_mean_none() -> None:
-    assert parse_list_query({"filter": " ", "orderby": "", "search": "  "}) == ListQuery()
+    assert (
+        parse_list_query({"filter": " ", "orderby": "", "search": "  "}) == ListQuery()
+    )
 
 
 def page(store: MessageStore, **params: str) -> dict[str, object]:

@@ -200,7 +200,13 @@ def test_sort_by_time_uses_instants_not_strings() -> None:
 
 
 def test_sort_tolerates_values_of_mixed_types() -> None:
-    rows = [{"v": "s"}, {"v": 2}, {"v": True}, {"v": [1]}, {"v": dt.datetime(2024, 1, 1)}]
+    rows = [
+        {"v": "s"},
+        {"v": 2},
+        {"v": True},
+        {"v": [1]},
+        {"v": dt.datetime(2024, 1, 1)},
+    ]
 
     ordered = sort_messages(rows, (("v", False),))
 
@@ -218,7 +224,10 @@ def test_search_is_case_insensitive_over_the_given_fields() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("2024-05-01T12:30:00Z", dt.datetime(2024, 5, 1, 12, 30, tzinfo=dt.timezone.utc)),
+        (
+            "2024-05-01T12:30:00Z",
+            dt.datetime(2024, 5, 1, 12, 30, tzinfo=dt.timezone.utc),
+        ),
         (
             "2024-05-01T12:30:00.1234567z",
             dt.datetime(2024, 5, 1, 12, 30, 0, 123456, tzinfo=dt.timezone.utc),

@@ -23,7 +23,13 @@ from external_messages_async._converter import (
     unstructure_message,
 )
 
-SPEC = Path("/work/shared/portsip/openapi-external-messages.json")
+# The spec lives beside the repository: <repo>/../shared/portsip/.
+SPEC = (
+    Path(__file__).resolve().parents[3]
+    / "shared"
+    / "portsip"
+    / "openapi-external-messages.json"
+)
 SPEC_FIELDS = [
     "id",
     "config_id",

@@ -445,32 +445,45 @@ async def run_list(
 async def run_get(
     client: ExternalMessagesClient, ids: Sequence[str], sink: Sink
 ) -> int:
-    """Fetch messages by id, in the order given, and write them; the core of ``get``.
+    """Fetch messages by id, several at once, and write them; the core of ``get``.
+
+    Every message found is written, in the order of ``ids``, before an
+    unknown id or another failure is reported.
 
     Args:
         client: An open client.
         ids: The message ids.
-        sink: Where to write; closed at the end, so what was found before an
-            unknown id is still printed.
+        sink: Where to write; closed at the end.
 
     Returns:
         How many messages were written.
 
     Raises:
-        CliError: An id is unknown (exit code 1).
-        ExternalMessagesError: Another request failure.
+        CliError: Some ids are unknown (exit code 1); the line names them.
+        ExternalMessagesError: Another request failure (the first one).
     """
+    missing: list[str] = []
+    failures: list[BaseException] = []
     try:
-        for message_id in ids:
-            try:
-                message = await client.get(message_id)
-            except NotFoundError:
-                raise CliError(f"no message with id {message_id!r}") from None
-            sink.write(message)
+        results = await client.get_many(ids, return_exceptions=True)
+        for message_id, result in zip(ids, results, strict=True):
+            if isinstance(result, ExternalMessage):
+                sink.write(result)
+            elif isinstance(result, NotFoundError):
+                missing.append(message_id)
+            else:
+                failures.append(result)
     except BaseException:
         sink.close(complete=False)
         raise
-    sink.close()
+    sink.close(complete=not failures and not missing)
+    if failures:
+        raise failures[0]
+    if missing:
+        unknown = list(dict.fromkeys(missing))
+        shown = ", ".join(repr(message_id) for message_id in unknown)
+        what = "no message with id" if len(unknown) == 1 else "no messages with ids"
+        raise CliError(f"{what} {shown}")
     return sink.written
 
 

@@ -728,3 +728,46 @@ def test_python_m_runs_the_same_command(
 
     assert stopped.value.code == 0
     assert __version__ in capsys.readouterr().out
+
+
+def test_get_names_every_unknown_id_once(
+    runner: CliRunner, pbx: FakePortSIPServer
+) -> None:
+    known = str(pbx.messages[0]["id"])
+
+    result = runner.invoke(
+        cli,
+        [
+            "get",
+            "--url",
+            pbx.url,
+            "--token",
+            TOKEN,
+            "--format",
+            "jsonl",
+            "gone-1",
+            known,
+            "gone-2",
+            "gone-1",
+        ],
+    )
+
+    assert result.exit_code == EXIT_API_ERROR
+    assert _one_error_line(result) == "error: no messages with ids 'gone-1', 'gone-2'"
+    assert orjson.loads(result.stdout)["id"] == known
+
+
+def test_get_reports_another_failure_after_writing_what_it_found(
+    runner: CliRunner, pbx: FakePortSIPServer
+) -> None:
+    first, second = str(pbx.messages[0]["id"]), str(pbx.messages[1]["id"])
+    pbx.script([ScriptedResponse(status=403)])
+
+    result = runner.invoke(
+        cli,
+        ["get", "--url", pbx.url, "--token", TOKEN, "--format", "jsonl", first, second],
+    )
+
+    assert result.exit_code == EXIT_API_ERROR
+    assert "may not read" in _one_error_line(result)
+    assert len(result.stdout.splitlines()) == 1

@@ -137,6 +137,22 @@ async def test_run_get_writes_the_messages_in_order() -> None:
     assert [orjson.loads(line)["id"] for line in out.getvalue().splitlines()] == ids
 
 
+async def test_cancelling_get_closes_the_sink_without_output() -> None:
+    out = io.StringIO()
+    sink = Sink("table", stdout=out)
+    async with FakePortSIPServer(messages=5, token=TOKEN) as server:
+        server.faults = Faults(latency=5.0)
+        async with ExternalMessagesClient(server.url, token=TOKEN) as client:
+            task = asyncio.create_task(run_get(client, ["a", "b"], sink))
+            await asyncio.sleep(0.05)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+    assert sink.closed
+    assert out.getvalue() == ""
+
+
 async def test_run_demo_pulls_every_message_and_counts_them() -> None:
     expected = generate_messages(400, seed=9)
 

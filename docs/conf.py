@@ -1,0 +1,113 @@
+"""Sphinx configuration: MyST Markdown pages, autodoc from the docstrings, furo.
+
+Build with ``nox -s docs`` (which first runs every example with
+``docs/run_examples.py``), or directly::
+
+    sphinx-build -W --keep-going -b html docs docs/_build/html
+"""
+
+from __future__ import annotations
+
+import enum
+from pathlib import Path
+from typing import Any, Generic
+
+from external_messages_async import __version__
+
+DOCS = Path(__file__).parent
+
+project = "external_messages_async"
+author = "external_messages_async developers"
+copyright = "external_messages_async developers"  # noqa: A001 - Sphinx's name
+release = __version__
+version = __version__
+
+extensions = [
+    "myst_parser",
+    "sphinx.ext.autodoc",
+    "sphinx.ext.napoleon",
+    "sphinx.ext.intersphinx",
+    "sphinx.ext.viewcode",
+]
+
+source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
+root_doc = "index"
+exclude_patterns = ["_build", "_inventories", "_examples", "Thumbs.db", ".DS_Store"]
+
+# -- MyST --------------------------------------------------------------------
+myst_enable_extensions = ["colon_fence", "deflist", "fieldlist"]
+myst_heading_anchors = 3
+
+# -- autodoc and napoleon (Google-style docstrings) --------------------------
+autodoc_member_order = "bysource"
+autodoc_typehints = "signature"
+autodoc_typehints_format = "short"
+autodoc_preserve_defaults = True
+autodoc_default_options = {"members": True, "show-inheritance": True}
+autoclass_content = "class"
+napoleon_google_docstring = True
+napoleon_numpy_docstring = False
+napoleon_use_rtype = False
+napoleon_attr_annotations = True
+
+# Every cross-reference must resolve: a broken link in the reference is a
+# build error, like any other warning under -W.
+nitpicky = True
+nitpick_ignore = [
+    # Type variables and private aliases in signatures: not documented objects.
+    ("py:class", "T"),
+    ("py:class", "_E"),
+    ("py:class", "external_messages_async._models.T"),
+    ("py:class", "external_messages_async._pagination.FetchPage"),
+    ("py:class", "FetchPage"),
+    ("py:class", "_Messages"),
+    ("py:class", "_Results"),
+    ("py:class", "external_messages_async._client._Messages"),
+    ("py:class", "external_messages_async._client._Results"),
+    ("py:obj", "external_messages_async._models.T"),
+    # What MessagePager.pages() returns: an async iterator of pages with
+    # aclose(), described there; the class itself is not public.
+    ("py:class", "external_messages_async._pagination.PageWalk"),
+    # orjson publishes no Sphinx inventory to link to.
+    ("py:exc", "orjson.JSONDecodeError"),
+]
+
+# -- intersphinx, offline -----------------------------------------------------
+# This machine and CI have no network apart from the package registries, so
+# Sphinx cannot download objects.inv from docs.python.org and the others.
+# Links still point at the real documentation sites (the first element of each
+# pair); the inventories Sphinx reads are small local files in _inventories/,
+# written by _inventories/make_inventories.py from the list of external names
+# these docs refer to. Add a name there (and rerun it) when a page or a
+# docstring links to a new one; nitpicky mode above reports any that is missing.
+_INV = DOCS / "_inventories"
+intersphinx_mapping = {
+    "python": ("https://docs.python.org/3", str(_INV / "python.inv")),
+    "aiohttp": ("https://docs.aiohttp.org/en/stable", str(_INV / "aiohttp.inv")),
+    "attrs": ("https://www.attrs.org/en/stable", str(_INV / "attrs.inv")),
+    "cattrs": ("https://catt.rs/en/stable", str(_INV / "cattrs.inv")),
+}
+intersphinx_timeout = 1
+
+
+
+def _public_bases(app: object, name: str, obj: object, options: object, bases: list[type]) -> None:
+    """Show the public meaning of a private base class in "Bases:" lines."""
+    from external_messages_async._models import OpenEnum
+
+    if OpenEnum in bases:
+        bases[:] = [str, enum.Enum]
+    bases[:] = [base for base in bases if getattr(base, "__origin__", None) is not Generic]
+
+
+def setup(app: Any) -> None:
+    """Connect the hooks above."""
+    app.connect("autodoc-process-bases", _public_bases)
+
+
+# -- HTML --------------------------------------------------------------------
+html_theme = "furo"
+html_title = f"external_messages_async {__version__}"
+html_static_path: list[str] = []
+pygments_style = "sphinx"
+pygments_dark_style = "monokai"

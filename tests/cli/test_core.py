@@ -333,3 +333,36 @@ async def test_run_serve_serves_until_cancelled_without_a_started_callback() -> 
         await task
 
     assert "http://127.0.0.1:" in buffer.getvalue()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child is POSIX")
+def test_serve_in_a_real_process_answers_and_stops_on_ctrl_c() -> None:
+    import asyncio as aio
+
+    child = subprocess.Popen(
+        [sys.executable, "-m", "external_messages_async", "serve", "--port", "0", "--messages", "12"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+    )  # fmt: skip
+    try:
+        assert child.stdout is not None
+        banner = [child.stdout.readline()]
+        while "Ctrl-C" not in banner[-1] and banner[-1]:
+            banner.append(child.stdout.readline())
+        url = banner[0].rsplit(" at ", 1)[1].strip()
+
+        async def count() -> int:
+            async with ExternalMessagesClient(url, token=DEMO_TOKEN) as client:
+                return await client.count()
+
+        served = aio.run(count())
+        child.send_signal(signal.SIGINT)
+        _, stderr = child.communicate(timeout=20)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate()
+
+    assert served == 12
+    assert child.returncode == 0
+    assert "  token:    demo-token\n" in banner
+    assert stderr.strip() == "server stopped"

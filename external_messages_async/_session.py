@@ -343,8 +343,28 @@ class HTTPSession:
         return error
 
     async def aclose(self) -> None:
-        """Close the pool if the client made it; safe to call twice."""
+        """Close the pool if the client made it; safe to call twice.
+
+        Raises:
+            ClientStateError: Called from another event loop than the one that
+                opened the pool, while that one still runs; close it there.
+        """
         if self._closed:
+            return
+        loop = self._loop
+        if loop is not None and loop is not asyncio.get_running_loop():
+            if not loop.is_closed():
+                # Closing another loop's sockets from here fails half-way and
+                # would leave the pool open for good.
+                raise ClientStateError(
+                    "the client was opened in another event loop; close it there"
+                )
+            # Its loop is gone, and its connections with it: aiohttp only
+            # marks the pool closed, and the token cannot be revoked anymore.
+            self._closed = True
+            session, self._session = self._session, None
+            if session is not None and self._borrowed is None:
+                await session.close()
             return
         try:
             if self._session is not None and self._loop is not None:

@@ -34,6 +34,12 @@ from external_messages_async.testing import FakePortSIPServer, Faults, generate_
 from .conftest import TOKEN
 
 ROOT = Path(__file__).resolve().parents[2]
+# A child in asyncio debug mode logs slow steps on stderr, which the tests read.
+CHILD_ENV = {
+    name: value
+    for name, value in os.environ.items()
+    if name not in ("PYTHONASYNCIODEBUG", "PYTHONDEVMODE")
+}
 
 
 def _console() -> tuple[Console, io.StringIO]:
@@ -236,7 +242,7 @@ def _python(*args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=60,
         cwd=ROOT,
-        env={**os.environ, "COLUMNS": "100"},
+        env={**CHILD_ENV, "COLUMNS": "100"},
         check=False,
         **kwargs,  # type: ignore[call-overload]
     )
@@ -295,7 +301,7 @@ def test_ctrl_c_on_a_real_export_exits_130_with_whole_lines(tmp_path: Path) -> N
                 "--url", server.url, "--page-size", "10", "--output", str(out),
             ],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-            env={**os.environ, "PORTSIP_TOKEN": TOKEN},
+            env={**CHILD_ENV, "PORTSIP_TOKEN": TOKEN},
         )  # fmt: skip
         try:
             deadline = time.monotonic() + 20
@@ -341,7 +347,7 @@ def test_serve_in_a_real_process_answers_and_stops_on_ctrl_c() -> None:
 
     child = subprocess.Popen(
         [sys.executable, "-m", "external_messages_async", "serve", "--port", "0", "--messages", "12"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=CHILD_ENV,
     )  # fmt: skip
     try:
         assert child.stdout is not None

@@ -141,24 +141,32 @@ def _enum_hook(enum_cls: type[_E]) -> Callable[[Any, Any], _E | None]:
 _ENUMS: tuple[type[OpenEnum], ...] = (MessageType, Direction, DeliveryStatus)
 
 
-def _not_a_string(value: Any) -> str:
-    raise TypeError(f"expected a string, got {type(value).__name__}")
+def _none_or_refuse(value: Any) -> None:
+    if value is not None:
+        raise TypeError(f"expected a string, got {type(value).__name__}")
 
 
-def _make_fast_structure(cls: type[Any]) -> Callable[[Any, Any], Any]:
+def _naive_is_utc(value: Any) -> datetime | None:
+    return _structure_optional_datetime(value, None)
+
+
+def _make_optimistic_structure(cls: type[Any]) -> Callable[[Any, Any], Any]:
     """Generate the hot-path hook: one positional constructor call.
 
     cattrs' generated hook collects keyword arguments in a dict and calls a
-    function per field; this one inlines each rule as an expression: a class
-    check for optional strings, a dict lookup for enums (unlisted values,
-    ``None`` and ``""`` go through the enum hook) and one call for
-    ``created_at``. Anything unexpected raises, and the caller re-runs the
-    item through the detailed converter to explain it.
+    function per field; this one inlines each rule as an expression over
+    ``o[key]``: a class check for strings, a dict lookup for listed enum
+    values and :meth:`datetime.fromisoformat` for an offset timestamp. It is
+    optimistic: a missing key, a value off the common path (an unlisted enum,
+    ``""`` for a timestamp, an older Python's ``fromisoformat``) or a bad
+    value raises, and the caller falls back to the rule-by-rule hook, which
+    has the last word on what is accepted.
     """
     namespace: dict[str, Any] = {
         "__cl": cls,
-        "_not_a_string": _not_a_string,
-        "_datetime": _structure_optional_datetime,
+        "_none_or_refuse": _none_or_refuse,
+        "_fromisoformat": datetime.fromisoformat,
+        "_naive_is_utc": _naive_is_utc,
     }
     hints = get_type_hints(cls)
     arguments = []
@@ -166,28 +174,39 @@ def _make_fast_structure(cls: type[Any]) -> Callable[[Any, Any], Any]:
         if field.default is not None or not field.init:  # pragma: no cover
             raise TypeError(f"{cls.__name__}.{field.name}: fields must default to None")
         name = field.name
-        get = f"o.get({name!r})"
+        get = f"o[{name!r}]"
         hint = hints[name]
         enum_cls = next((e for e in _ENUMS if hint == Optional[e]), None)  # noqa: UP045
         if hint == Optional[str]:  # noqa: UP045
             arguments.append(
-                f"v if (v := {get}) is None or v.__class__ is str else _not_a_string(v)"
+                f"v if (v := {get}).__class__ is str else _none_or_refuse(v)"
             )
         elif enum_cls is not None:
             namespace[f"_known_{name}"] = {member.value: member for member in enum_cls}
-            namespace[f"_enum_{name}"] = _enum_hook(enum_cls)
-            arguments.append(
-                f"_known_{name}[v] if (v := {get}) in _known_{name} "
-                f"else _enum_{name}(v, None)"
-            )
+            arguments.append(f"_known_{name}[{get}]")
         elif hint == Optional[datetime]:  # noqa: UP045
-            arguments.append(f"_datetime({get}, None)")
+            arguments.append(
+                f"None if (v := {get}) is None else d "
+                "if (d := _fromisoformat(v)).tzinfo is not None else _naive_is_utc(v)"
+            )
         else:  # pragma: no cover - a new field type needs a rule here first
             raise TypeError(f"no fast rule for {cls.__name__}.{name}: {hint}")
     body = ",\n        ".join(arguments)
     source = f"def structure_{cls.__name__}(o, _):\n    return __cl(\n        {body},\n    )\n"
     exec(compile(source, f"<fast structure {cls.__name__}>", "exec"), namespace)
     return namespace[f"structure_{cls.__name__}"]  # type: ignore[no-any-return]
+
+
+def _with_fallback(
+    optimistic: Callable[[Any, Any], Any], checked: Callable[[Any, Any], Any]
+) -> Callable[[Any, Any], Any]:
+    def structure(o: Any, cls: Any) -> Any:
+        try:
+            return optimistic(o, cls)
+        except Exception:  # off the common path: apply the rules one by one
+            return checked(o, cls)
+
+    return structure
 
 
 def make_converter(*, detailed_validation: bool = False) -> cattrs.Converter:
@@ -211,11 +230,13 @@ def make_converter(*, detailed_validation: bool = False) -> cattrs.Converter:
     - ``detailed_validation`` (off on the hot path) collects every error with
       its path; ``structure_page`` re-runs a failed item through a
       detailed converter only to build the error message.
-    - Speed: without ``detailed_validation``, :class:`ExternalMessage` is
-      structured by a hook generated for it that inlines the rules above in
-      one positional constructor call (about 1.1-1.3 times the cost of the
-      bare attrs constructor; see ``docs/benchmarks.md``). It accepts and
-      refuses exactly what the detailed cattrs hook does.
+    - Speed: without ``detailed_validation``, an :class:`ExternalMessage` is
+      first tried by an optimistic hook generated for it, which inlines the
+      common case of the rules above in one positional constructor call
+      (every key present, listed enum values, offset timestamps); anything
+      else falls back to cattrs' generated hook applying the rules one by
+      one, so both accept and refuse exactly the same items (see
+      ``docs/benchmarks.md`` for the cost).
 
     Args:
         detailed_validation: Whether structuring errors carry paths.
@@ -230,15 +251,16 @@ def make_converter(*, detailed_validation: bool = False) -> cattrs.Converter:
     for enum_cls in _ENUMS:
         converter.register_structure_hook(Optional[enum_cls], _enum_hook(enum_cls))  # noqa: UP045
         converter.register_unstructure_hook(enum_cls, lambda member: member.value)
+    checked = make_dict_structure_fn(
+        ExternalMessage,
+        converter,
+        _cattrs_detailed_validation=detailed_validation,
+    )
     converter.register_structure_hook(
         ExternalMessage,
-        make_dict_structure_fn(
-            ExternalMessage,
-            converter,
-            _cattrs_detailed_validation=True,
-        )
+        checked
         if detailed_validation
-        else _make_fast_structure(ExternalMessage),
+        else _with_fallback(_make_optimistic_structure(ExternalMessage), checked),
     )
     unstructure_fields = make_dict_unstructure_fn(
         ExternalMessage,
@@ -252,6 +274,7 @@ def make_converter(*, detailed_validation: bool = False) -> cattrs.Converter:
 CONVERTER = make_converter()
 _DETAILED = make_converter(detailed_validation=True)
 _structure_fast = CONVERTER.get_structure_hook(ExternalMessage)
+_structure_optimistic = _make_optimistic_structure(ExternalMessage)
 
 
 def _preview(data: Any) -> str:
@@ -302,7 +325,7 @@ def structure_message(item: Any, *, path: str = "$") -> ExternalMessage:
             return _structure_fast(item, ExternalMessage)  # type: ignore[no-any-return]
         except Exception:  # re-run below to explain
             pass
-    raise _decode_error(item, path)
+    raise _decode_error(item, path) from None
 
 
 def structure_page(data: Any, *, skip: int) -> Page[ExternalMessage]:
@@ -340,16 +363,17 @@ def structure_page(data: Any, *, skip: int) -> Page[ExternalMessage]:
             path="$.items",
             body=_preview(data),
         )
-    structure = _structure_fast
-    try:
-        # A non-object item fails here too: the fast hook calls `o.get`,
-        # which no other JSON type has.
-        messages = [structure(item, ExternalMessage) for item in items]
-    except Exception:  # find the bad item and explain it
-        messages = [
-            structure_message(item, path=f"$.items[{index}]")
-            for index, item in enumerate(items)
-        ]
+    structure = _structure_optimistic
+    messages: list[ExternalMessage] = []
+    append = messages.append
+    for item in items:
+        try:
+            append(structure(item, ExternalMessage))
+        except Exception:
+            # Off the common path (a missing key, an unlisted enum, a bad
+            # value; a non-object too, as only a dict answers `o[key]`): the
+            # rules one by one, then an explanation if they refuse it.
+            append(structure_message(item, path=f"$.items[{len(messages)}]"))
     return Page(count=count, items=messages, skip=skip)
 
 

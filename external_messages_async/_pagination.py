@@ -12,7 +12,7 @@ import logging
 import weakref
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
@@ -147,6 +147,22 @@ class RecentIds:
         Returns:
             The items whose id is new.
         """
+        items = list(items)
+        # Checked for None below before any set operation.
+        ids = cast("list[str]", [item.id for item in items])
+        known = self._ids
+        before = len(known)
+        if None not in ids and known.isdisjoint(ids):
+            # The common case, a page of new ids, done set-wise.
+            known.update(ids)
+            if len(known) == before + len(ids):
+                order = self._order
+                order.extend(ids)
+                excess = len(order) - self._window
+                if excess > 0:
+                    known.difference_update([order.popleft() for _ in range(excess)])
+                return items
+            known.difference_update(ids)  # a page repeating itself: one by one
         fresh = []
         for item in items:
             message_id = item.id

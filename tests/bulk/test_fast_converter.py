@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from external_messages_async import ExternalMessage, ResponseDecodeError
 from external_messages_async._converter import (
     CONVERTER,
+    _structure_optimistic,
     make_converter,
     structure_page,
     unstructure_message,
@@ -72,6 +73,35 @@ def outcome(hook: Any, item: dict[str, Any]) -> Any:
 @given(items)
 def test_fast_and_detailed_hooks_agree(item):
     assert outcome(FAST, item) == outcome(DETAILED.structure, item)
+
+
+@settings(max_examples=300, deadline=None)
+@given(items)
+def test_the_optimistic_hook_never_accepts_differently(item):
+    """It may step aside (raise) for the rules one by one, never disagree."""
+    fast = outcome(_structure_optimistic, item)
+
+    assert fast in ("refused", outcome(DETAILED.structure, item))
+
+
+def test_a_page_mixing_common_and_unusual_items_keeps_every_item():
+    page = structure_page(
+        {
+            "count": 3,
+            "items": [
+                {"id": "a", "msg_type": "SMS", "created_at": "2024-05-01T12:00:00Z"},
+                {"id": "b", "msg_type": "RCS", "created_at": ""},
+                {"id": "c", "created_at": "2024-05-01T12:00:00"},
+            ],
+        },
+        skip=0,
+    )
+
+    assert [m.id for m in page.items] == ["a", "b", "c"]
+    assert page.items[1].msg_type == "RCS"
+    assert page.items[1].created_at is None
+    assert page.items[2].created_at is not None
+    assert page.items[2].created_at.utcoffset() is not None
 
 
 @settings(max_examples=100, deadline=None)

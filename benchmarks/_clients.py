@@ -1,0 +1,114 @@
+"""The four ways of walking the collection that the benchmark compares.
+
+Each ``walk_*`` coroutine walks every message from ``skip=0`` and returns how
+many it got; each ``get_*`` fetches ids. They share nothing but the URL.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Optional
+
+import aiohttp
+import httpx
+import orjson
+from pydantic import BaseModel, field_validator
+
+from external_messages_async import ExternalMessagesClient
+
+TOKEN = "bench-token"
+HEADERS = {"Authorization": f"Bearer {TOKEN}", "Accept": "application/json"}
+
+
+async def walk_raw(url: str) -> int:
+    """(a) The floor: raw aiohttp + orjson, sequential pages of 100, dicts only."""
+    total = 0
+    skip = 0
+    async with aiohttp.ClientSession(headers=HEADERS) as session:
+        while True:
+            async with session.get(
+                f"{url}/api/external_messages",
+                params={"skip": str(skip), "top": "100"},
+            ) as response:
+                response.raise_for_status()
+                data = orjson.loads(await response.read())
+            items = data["items"]
+            total += len(items)
+            skip += len(items)
+            if not items or skip >= data["count"]:
+                return total
+
+
+async def walk_sdk(url: str, concurrency: int | None = None) -> int:
+    """(b)/(c) The SDK: typed messages; ``None`` means its defaults."""
+    total = 0
+    async with ExternalMessagesClient(url, token=TOKEN) as client:
+        pager = (
+            client.list() if concurrency is None else client.list(concurrency=concurrency)
+        )
+        async with pager:
+            async for _message in pager:
+                total += 1
+    return total
+
+
+class Message(BaseModel):
+    """What a user writes for PortSIP's message schema."""
+
+    id: Optional[str] = None  # noqa: UP045 - written the way users write it
+    config_id: Optional[str] = None  # noqa: UP045
+    sender: Optional[str] = None  # noqa: UP045
+    sender_name: Optional[str] = None  # noqa: UP045
+    receiver: Optional[str] = None  # noqa: UP045
+    receiver_name: Optional[str] = None  # noqa: UP045
+    channel_name: Optional[str] = None  # noqa: UP045
+    channel_number: Optional[str] = None  # noqa: UP045
+    brand: Optional[str] = None  # noqa: UP045
+    did: Optional[str] = None  # noqa: UP045
+    msg_type: Optional[str] = None  # noqa: UP045
+    direction: Optional[str] = None  # noqa: UP045
+    content: Optional[str] = None  # noqa: UP045
+    reason: Optional[str] = None  # noqa: UP045
+    delivery: Optional[str] = None  # noqa: UP045
+    provider_msg_id: Optional[str] = None  # noqa: UP045
+    created_at: Optional[datetime] = None  # noqa: UP045
+
+    @field_validator("created_at", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+
+class MessagePage(BaseModel):
+    count: int
+    items: list[Message]
+
+
+async def walk_httpx(url: str) -> int:
+    """(d) httpx + pydantic, sequential, written the way a user would."""
+    total = 0
+    skip = 0
+    async with httpx.AsyncClient(base_url=url, headers=HEADERS) as client:
+        while True:
+            response = await client.get(
+                "/api/external_messages", params={"skip": skip, "top": 100}
+            )
+            response.raise_for_status()
+            page = MessagePage.model_validate(response.json())
+            total += len(page.items)
+            skip += len(page.items)
+            if not page.items or skip >= page.count:
+                return total
+
+
+async def get_many_sdk(url: str, ids: list[str], concurrency: int) -> int:
+    """The SDK's ``get_many`` with ``concurrency`` requests in flight."""
+    async with ExternalMessagesClient(url, token=TOKEN) as client:
+        messages = await client.get_many(ids, concurrency=concurrency)
+    return len(messages)
+
+
+async def first_ids(url: str, count: int) -> list[str]:
+    """Read ``count`` ids from the start of the collection."""
+    async with ExternalMessagesClient(url, token=TOKEN) as client:
+        return [m.id async for m in client.list(limit=count) if m.id is not None]

@@ -1,0 +1,319 @@
+"""Benchmark the SDK against the raw-aiohttp floor; write docs/benchmarks.md.
+
+Usage::
+
+    python benchmarks/run.py            # full run: 100 000 messages, 5 rounds
+    python benchmarks/run.py --quick    # 20 000 messages, 3 rounds, for iteration
+
+The servers run in separate processes (``benchmarks/_serve.py``), one at 0 ms
+and one at 5 ms of latency per request, serving pre-serialised pages. Within a
+round every client walks every server once, in a fixed interleaved order, so
+the clients share whatever else the machine is doing; the figures are medians
+over rounds, and each ratio is the median of the per-round ratios against the
+raw floor (a) of the same round.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import importlib.metadata
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+import orjson
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+
+from _clients import (  # noqa: E402
+    first_ids,
+    get_many_sdk,
+    walk_httpx,
+    walk_raw,
+    walk_sdk,
+)
+
+from external_messages_async import ExternalMessage  # noqa: E402
+from external_messages_async._converter import parse_datetime, structure_page  # noqa: E402
+from external_messages_async._models import (  # noqa: E402
+    DeliveryStatus,
+    Direction,
+    MessageType,
+)
+from external_messages_async._pagination import DEFAULT_CONCURRENCY  # noqa: E402
+from external_messages_async.testing import generate_messages  # noqa: E402
+
+CLIENTS: dict[str, Callable[[str], Awaitable[int]]] = {
+    "a raw aiohttp+orjson, sequential": walk_raw,
+    "b SDK concurrency=1": lambda url: walk_sdk(url, 1),
+    f"c SDK defaults (concurrency={DEFAULT_CONCURRENCY})": lambda url: walk_sdk(url),
+    "d httpx+pydantic, sequential": walk_httpx,
+}
+RAW, SEQ, DEFAULT, HTTPX = CLIENTS
+
+
+@contextmanager
+def server(messages: int, latency_ms: float, kind: str) -> Iterator[str]:
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            str(HERE / "_serve.py"),
+            "--messages",
+            str(messages),
+            "--latency-ms",
+            str(latency_ms),
+            "--kind",
+            kind,
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        if not url.startswith("http"):
+            raise RuntimeError(f"the {kind} server did not start")
+        yield url
+    finally:
+        assert process.stdin is not None
+        process.stdin.close()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def timed(coro_factory: Callable[[], Awaitable[int]]) -> tuple[int, float]:
+    async def run() -> tuple[int, float]:
+        start = time.perf_counter()
+        count = await coro_factory()
+        return count, time.perf_counter() - start
+
+    return asyncio.run(run())
+
+
+def median_ratio(numerators: list[float], denominators: list[float]) -> float:
+    return statistics.median(n / d for n, d in zip(numerators, denominators))
+
+
+def structuring(rounds: int) -> dict[str, float]:
+    """µs per message: orjson parse, SDK structuring, bare attrs constructor."""
+    items = generate_messages(10_000, seed=1)
+    bodies = [
+        orjson.dumps({"count": len(items), "items": items[i : i + 100]})
+        for i in range(0, len(items), 100)
+    ]
+    pages = [orjson.loads(body) for body in bodies]
+    enums = {"msg_type": MessageType, "direction": Direction, "delivery": DeliveryStatus}
+
+    def converted(item: dict[str, object]) -> dict[str, object]:
+        out = dict(item)
+        for name, enum_cls in enums.items():
+            value = out.get(name)
+            out[name] = enum_cls(value) if value else None
+        created = out.get("created_at")
+        out["created_at"] = parse_datetime(created) if created else None  # type: ignore[arg-type]
+        return out
+
+    keyword_args = [[converted(item) for item in page["items"]] for page in pages]
+    names = [field.name for field in ExternalMessage.__attrs_attrs__]
+    positional_args = [
+        [tuple(kw.get(name) for name in names) for kw in page] for page in keyword_args
+    ]
+    n = len(items)
+    samples: dict[str, list[float]] = {
+        "parse": [],
+        "structure": [],
+        "bare_kw": [],
+        "bare_pos": [],
+    }
+    gc.enable()
+    for _ in range(rounds * 4):
+        start = time.perf_counter()
+        for body in bodies:
+            orjson.loads(body)
+        samples["parse"].append(time.perf_counter() - start)
+        start = time.perf_counter()
+        for page in pages:
+            structure_page(page, skip=0)
+        samples["structure"].append(time.perf_counter() - start)
+        start = time.perf_counter()
+        for page_kw in keyword_args:
+            [ExternalMessage(**kw) for kw in page_kw]
+        samples["bare_kw"].append(time.perf_counter() - start)
+        start = time.perf_counter()
+        for page_pos in positional_args:
+            [ExternalMessage(*args) for args in page_pos]
+        samples["bare_pos"].append(time.perf_counter() - start)
+    result = {key: statistics.median(v) / n * 1e6 for key, v in samples.items()}
+    result["ratio_kw"] = median_ratio(samples["structure"], samples["bare_kw"])
+    result["ratio_pos"] = median_ratio(samples["structure"], samples["bare_pos"])
+    return result
+
+
+def rss(url: str) -> tuple[int, float]:
+    out = subprocess.run(
+        [sys.executable, str(HERE / "_rss.py"), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    return int(out[0]), float(out[1])
+
+
+def machine() -> list[str]:
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions = ", ".join(
+        f"{name} {importlib.metadata.version(name)}"
+        for name in ("aiohttp", "orjson", "attrs", "cattrs", "httpx", "pydantic")
+    )
+    return [
+        f"- CPU: {cpu}, {os.cpu_count()} logical cores",
+        f"- OS: {platform.system()} {platform.release()}",
+        f"- Python: {platform.python_implementation()} {platform.python_version()}",
+        f"- Libraries: {versions}",
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer messages and rounds")
+    parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument("--server", choices=["fake", "minimal"], default="fake")
+    parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
+    args = parser.parse_args()
+    messages = 20_000 if args.quick else 100_000
+    rounds = args.rounds or (3 if args.quick else 5)
+    started = time.perf_counter()
+
+    print(f"{messages} messages, pages of 100, {rounds} rounds, {args.server} server")
+    walks: dict[tuple[int, str], list[float]] = {}
+    get_many: dict[int, list[float]] = {1: [], 16: []}
+    with server(messages, 0, args.server) as url0, server(
+        messages, 5, args.server
+    ) as url5:
+        urls = {0: url0, 5: url5}
+        ids = asyncio.run(first_ids(url5, 500))
+        for latency, url in urls.items():  # warm-up: the servers' caches
+            timed(lambda url=url: walk_raw(url))
+        for round_number in range(rounds):
+            for latency, url in urls.items():
+                for name, walk in CLIENTS.items():
+                    count, seconds = timed(lambda walk=walk, url=url: walk(url))
+                    assert count == messages, (name, count)
+                    walks.setdefault((latency, name), []).append(count / seconds)
+            for k in get_many:
+                count, seconds = timed(lambda k=k: get_many_sdk(url5, ids, k))
+                assert count == len(ids)
+                get_many[k].append(count / seconds)
+            print(f"  round {round_number + 1}/{rounds} done")
+        walked, added_mib = rss(url0)
+    struct = structuring(rounds)
+    elapsed = time.perf_counter() - started
+
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Measured {datetime.now(timezone.utc):%Y-%m-%d} by `python benchmarks/run.py"
+        f"{' --quick' if args.quick else ''}` (`nox -s bench`) in {elapsed:.0f} s.",
+        "",
+        *machine(),
+        "",
+        f"Setup: {messages} messages in pages of 100, served from pre-serialised pages by "
+        f"the {'FakePortSIPServer' if args.server == 'fake' else 'minimal aiohttp.web'} "
+        "server in its own process on loopback. Clients run interleaved, "
+        f"{rounds} rounds; figures are medians, ratios are medians of per-round "
+        "ratios against (a) in the same round.",
+        "",
+        "## Walking every message",
+        "",
+        "| latency | client | items/s | × (a) |",
+        "|---|---|---:|---:|",
+    ]
+    for latency in urls:
+        floor = walks[(latency, RAW)]
+        for name in CLIENTS:
+            rates = walks[(latency, name)]
+            lines.append(
+                f"| {latency} ms | {name} | {statistics.median(rates):,.0f} | "
+                f"{median_ratio(rates, floor):.2f} |"
+            )
+    ratio_k = median_ratio(get_many[16], get_many[1])
+    lines += [
+        "",
+        "## `get_many` of 500 ids at 5 ms",
+        "",
+        "| concurrency | ids/s |",
+        "|---:|---:|",
+        f"| 1 | {statistics.median(get_many[1]):,.0f} |",
+        f"| 16 | {statistics.median(get_many[16]):,.0f} |",
+        "",
+        f"K=16 is {ratio_k:.1f}× K=1.",
+        "",
+        "## Memory",
+        "",
+        f"Walking {walked} messages with the defaults (fresh process, peak RSS "
+        f"after the first page vs after the walk) added {added_mib:.1f} MiB.",
+        "",
+        "## Structuring alone (µs per message, gc on, real pages)",
+        "",
+        "| step | µs/message |",
+        "|---|---:|",
+        f"| orjson parse | {struct['parse']:.2f} |",
+        f"| SDK structuring (`structure_page`) | {struct['structure']:.2f} |",
+        f"| bare frozen attrs constructor, keyword arguments | {struct['bare_kw']:.2f} |",
+        f"| bare frozen attrs constructor, positional arguments | {struct['bare_pos']:.2f} |",
+        "",
+        f"Structuring costs {struct['ratio_kw']:.2f}× the keyword constructor and "
+        f"{struct['ratio_pos']:.2f}× the positional one.",
+        "",
+        "## Targets",
+        "",
+    ]
+    targets = [
+        ("0 ms: SDK sequential ≥ 0.55× (a)", median_ratio(walks[(0, SEQ)], walks[(0, RAW)]), 0.55),
+        ("0 ms: SDK default ≥ 0.7× (a)", median_ratio(walks[(0, DEFAULT)], walks[(0, RAW)]), 0.7),
+        ("5 ms: SDK default ≥ 4× (a)", median_ratio(walks[(5, DEFAULT)], walks[(5, RAW)]), 4.0),
+        ("get_many K=16 ≥ 12× K=1", ratio_k, 12.0),
+        ("0 ms: SDK default ≥ 2× (d)", median_ratio(walks[(0, DEFAULT)], walks[(0, HTTPX)]), 2.0),
+        ("0 ms: SDK sequential ≥ 2× (d)", median_ratio(walks[(0, SEQ)], walks[(0, HTTPX)]), 2.0),
+        ("5 ms: SDK default ≥ 2× (d)", median_ratio(walks[(5, DEFAULT)], walks[(5, HTTPX)]), 2.0),
+        ("structuring ≤ 1.5× bare constructor (positional)", struct["ratio_pos"], -1.5),
+        ("structuring ≤ 1.5× bare constructor (keyword)", struct["ratio_kw"], -1.5),
+    ]
+    lines += ["| target | measured | met |", "|---|---:|---|"]
+    for label, value, bound in targets:
+        met = value <= -bound if bound < 0 else value >= bound
+        lines.append(f"| {label} | {value:.2f} | {'yes' if met else 'NO'} |")
+    lines.append(
+        f"| walk adds < 30 MB RSS | {added_mib:.1f} MiB | "
+        f"{'yes' if added_mib * 1.048576 < 30 else 'NO'} |"
+    )
+    text = "\n".join(lines) + "\n"
+    print(text)
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.output).write_text(text)
+    print(f"written to {args.output}")
+
+
+if __name__ == "__main__":
+    main()

@@ -91,6 +91,12 @@ class ExternalMessagesClient:
             async for message in client.list():
                 print(message.created_at, message.sender, message.content)
 
+    No request follows a redirect, logins included: a ``3xx`` answer raises
+    :class:`~external_messages_async.errors.APIStatusError` naming its
+    ``Location``. Following one would send the token (or the password) to an
+    address the caller never chose, possibly another host or plain HTTP; a
+    PBX that moved is reached by passing its final address as ``base_url``.
+
     Args:
         base_url: The PBX address, such as ``https://pbx.example.com:8887``;
             ``/api`` is added when missing.

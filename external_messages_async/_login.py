@@ -16,7 +16,8 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping
+import urllib.parse
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
 import attrs
@@ -43,6 +44,7 @@ __all__ = [
     "read_token_answer",
     "refresh_request",
     "refresh_window",
+    "request_secrets",
     "sign_out_path",
 ]
 
@@ -194,13 +196,46 @@ def is_refused(response: RawResponse) -> bool:
     return bool(errors) and errors[0].code == "UNAUTHORIZED"
 
 
-def read_token_answer(response: RawResponse, *, path: str, now: float) -> TokenSet:
+def request_secrets(request: TokenRequest) -> tuple[str, ...]:
+    """List what a token endpoint's error answer must never be allowed to carry.
+
+    A server or a proxy may echo the request in its error body; the password
+    and the refresh token are then removed, as sent and as a form or JSON
+    string encodes them.
+
+    Args:
+        request: The login or refresh request that was sent.
+
+    Returns:
+        The strings to redact.
+    """
+    fields = {**(request.form or {}), **(request.json or {})}
+    secrets = set()
+    for name in ("password", "refresh_token"):
+        value = fields.get(name)
+        if isinstance(value, str) and value:
+            secrets.update(
+                (
+                    value,
+                    urllib.parse.quote_plus(value),
+                    urllib.parse.quote(value, safe=""),
+                    orjson.dumps(value)[1:-1].decode(),
+                )
+            )
+    return tuple(sorted(secrets, key=len, reverse=True))
+
+
+def read_token_answer(
+    response: RawResponse, *, path: str, now: float, secrets: Iterable[str] = ()
+) -> TokenSet:
     """Turn a token endpoint's answer into a :class:`TokenSet`, or an error.
 
     Args:
         response: The answer to a login or refresh.
         path: The request path, for messages (such as ``auth/sign_in``).
         now: The clock reading to stamp the token set with.
+        secrets: Strings an error answer may echo that must not be kept
+            (see :func:`request_secrets`).
 
     Returns:
         The tokens.
@@ -218,6 +253,7 @@ def read_token_answer(response: RawResponse, *, path: str, now: float) -> TokenS
             status=response.status,
             headers=response.headers,
             body=response.body,
+            secrets=secrets,
         )
         if is_refused(response):
             raise _as_authentication_error(error, f"login refused: {error}")
@@ -450,7 +486,12 @@ class PasswordAuth(Auth):
         return tokens
 
     def _read(self, request: TokenRequest, response: RawResponse) -> TokenSet:
-        return read_token_answer(response, path=request.path, now=self.clock())
+        return read_token_answer(
+            response,
+            path=request.path,
+            now=self.clock(),
+            secrets=request_secrets(request),
+        )
 
 
 async def _post(transport: AuthTransport, request: TokenRequest) -> RawResponse:

@@ -184,15 +184,15 @@ class HTTPSession:
                 )
         except asyncio.TimeoutError:
             raise APITimeoutError(
-                f"{method} {url.path} timed out after {self._timeout.total:g}s",
+                f"{method} {url.raw_path} timed out after {self._timeout.total:g}s",
                 method=method,
-                path=url.path,
+                path=url.raw_path,
             ) from None
         except aiohttp.ClientError as exc:
             raise APIConnectionError(
-                f"{method} {url.path} failed: {_describe(exc)}",
+                f"{method} {url.raw_path} failed: {_describe(exc)}",
                 method=method,
-                path=url.path,
+                path=url.raw_path,
             ) from exc
 
     async def _read_body(
@@ -200,7 +200,7 @@ class HTTPSession:
     ) -> bytes:
         cap = self.max_response_bytes
         too_big = ResponseDecodeError(
-            f"{method} {url.path} -> {response.status}: response body exceeds the "
+            f"{method} {url.raw_path} -> {response.status}: response body exceeds the "
             f"{cap}-byte cap (max_response_bytes)"
         )
         if response.content_length is not None and response.content_length > cap:
@@ -278,7 +278,7 @@ class HTTPSession:
                     raise
                 logger.debug(
                     "retrying %s %s in %.3fs (retry %d of %d): %s",
-                    method, url.path, decision.delay, retries + 1,
+                    method, url.raw_path, decision.delay, retries + 1,
                     self.retry.max_retries, exc,
                 )  # fmt: skip
                 await asyncio.sleep(decision.delay)
@@ -292,7 +292,7 @@ class HTTPSession:
                 replayed = True
                 if await self.auth.on_unauthorized(self, authorization):
                     logger.debug(
-                        "replaying %s %s after a token refresh", method, url.path
+                        "replaying %s %s after a token refresh", method, url.raw_path
                     )
                     continue
             decision = decide_retry(
@@ -309,7 +309,7 @@ class HTTPSession:
                 )
             logger.debug(
                 "retrying %s %s in %.3fs (retry %d of %d): %s",
-                method, url.path, decision.delay, retries + 1,
+                method, url.raw_path, decision.delay, retries + 1,
                 self.retry.max_retries, decision.reason,
             )  # fmt: skip
             await asyncio.sleep(decision.delay)
@@ -327,7 +327,7 @@ class HTTPSession:
         credential = (authorization or "").partition(" ")[2] or authorization
         error = make_status_error(
             method=method,
-            path=url.path,
+            path=url.raw_path,
             status=response.status,
             headers=response.headers,
             body=response.body,

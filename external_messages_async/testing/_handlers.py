@@ -82,7 +82,8 @@ class Handlers:
                 name=f"data-list{prefix[4:].replace('/', '-')}",
             )
             app.router.add_get(
-                f"{prefix}/external_messages/{{id:.+}}",
+                # Any id, line breaks included: "." alone stops at a newline.
+                f"{prefix}/external_messages/{{id:[\\s\\S]+}}",
                 self._get,
                 name=f"data-get{prefix[4:].replace('/', '-')}",
             )

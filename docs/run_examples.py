@@ -185,7 +185,9 @@ def run_python(block: Block, url: str, token: str, report: Report) -> str | None
         if block.marker == "pytest":
             script = Path(tmp, "test_example.py")
             script.write_text(code, encoding="utf-8")
-            argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error", script.name]
+            argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error",
+                    # What the how-to guide tells users to put in their config.
+                    "-o", "asyncio_default_fixture_loop_scope=function", script.name]
         else:
             script = Path(tmp, "example.py")
             script.write_text(code, encoding="utf-8")

@@ -181,6 +181,33 @@ class RecentIds:
 class WalkStats:
     """What a walk saw, for callers who want to check its completeness.
 
+    What offset paging (``skip``/``top``) can and cannot promise, when the
+    collection changes during a walk:
+
+    - **The walk ends.** It stops at the first empty page or once ``skip``
+      reaches the latest ``count``; messages created faster than the walk
+      reads only make it longer while they keep coming.
+    - **Nothing is yielded twice.** A message created during the walk shifts
+      older ones to higher offsets, so a page may repeat the end of the one
+      before; repeats are dropped by id (``duplicates_dropped``), remembering
+      the last 10 000 ids of the walk.
+    - **Nothing present throughout is missed because of insertions**,
+      sequential or concurrent: with ``concurrency`` above 1, a page answered
+      before the page in front of it was answered, and with a lower
+      ``count``, is requested again, so pages are read as if in order.
+    - **Deletions can make a walk miss messages, silently at the server.**
+      Deleting a message already passed shifts the later ones back by one,
+      and one of them lands on an offset the walk has passed. The client
+      cannot see which; it sees ``count`` fall between two pages taken in
+      order, sets ``count_decreased``, and logs a WARNING on the
+      ``external_messages_async`` logger. Walk again when it is set.
+    - **What no client can detect:** a deletion and a creation between the
+      same two pages leave ``count`` unchanged, so a message shifted past by
+      the deletion goes unreported. Messages created during the walk may or
+      may not be yielded, depending on where they sort. Only a cursor or a
+      filter on a stable key (``created_at lt <start of the walk>``) gives
+      an exact snapshot; offset paging cannot.
+
     Attributes:
         pages: Pages fetched.
         items: Items yielded.
@@ -450,7 +477,15 @@ class PageWalk:
                 self._start(self._cursor, min(top, expected - self._cursor))
             )
         self._fill()
-        return await window.popleft().task
+        pending = window.popleft()
+        page = await pending.task
+        if page.count < self._count:
+            # Served before the page just taken, which saw more messages:
+            # ones created in between may have pushed that page's last items
+            # into this page's range after this page was answered. Asked again
+            # now, it is served after that page, as in a sequential walk.
+            page = await self._fetch_page(pending.skip, pending.top)
+        return page
 
     def _fill(self) -> None:
         window = self._window

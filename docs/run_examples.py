@@ -10,7 +10,8 @@
   standard output of the python block just before it;
 - a python block marked ``<!-- example: pytest -->`` is a test module, run
   with pytest (the docs session installs pytest and pytest-asyncio);
-- every ``$ external-messages ...`` line of a `````console`` block is run, and
+- every ``$ external-messages ...`` line of a `````console`` block is run (after
+  the block's ``$ export NAME=value`` lines have set its environment), and
   the lines after it (up to the next ``$`` line) must be its output, exactly,
   unless the block is marked ``<!-- example: output varies -->`` (then only
   the exit status is checked: non-zero when the shown output has an
@@ -164,11 +165,13 @@ def _workdir() -> tempfile.TemporaryDirectory[str]:
     return tmp
 
 
-def _run(argv: list[str], cwd: str) -> subprocess.CompletedProcess[str]:
+def _run(
+    argv: list[str], cwd: str, extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         argv,
         cwd=cwd,
-        env=_env(),
+        env={**_env(), **(extra_env or {})},
         capture_output=True,
         text=True,
         encoding="utf-8",
@@ -214,8 +217,8 @@ def run_python(block: Block, url: str, token: str, report: Report) -> str | None
 
 def _same(expected: str, actual: str) -> bool:
     def norm(text: str) -> list[str]:
-        lines = [line.rstrip() for line in text.strip("\n").splitlines()]
-        return lines
+        # Trailing spaces (rich pads table rows) and blank edges do not count.
+        return "\n".join(line.rstrip() for line in text.splitlines()).strip("\n").splitlines()
 
     return norm(expected) == norm(actual)
 
@@ -244,14 +247,19 @@ def _diff(expected: str, actual: str) -> str:
 
 
 def console_commands(text: str) -> Iterator[tuple[str, str]]:
-    """Yield ``(command, shown output)`` for each ``$ external-messages`` line."""
+    """Yield ``(command, shown output)`` for each ``$ external-messages`` line.
+
+    ``$ export NAME=value`` lines are yielded too: they set the environment of
+    the block's later commands.
+    """
     command: str | None = None
     output: list[str] = []
     for line in text.splitlines():
         if line.startswith("$ "):
             if command is not None:
                 yield command, "\n".join(output)
-            command = line[2:] if line[2:].startswith("external-messages") else None
+            runnable = line[2:].startswith(("external-messages", "export "))
+            command = line[2:] if runnable else None
             output = []
         elif command is not None:
             output.append(line)
@@ -262,14 +270,20 @@ def console_commands(text: str) -> Iterator[tuple[str, str]]:
 def run_console(block: Block, url: str, token: str, report: Report) -> None:
     """Run the CLI commands of a console block and compare their output."""
     exe = Path(sys.executable).with_name("external-messages")
+    exported: dict[str, str] = {}
     for command, shown in console_commands(block.text):
         argv = shlex.split(substitute(command, url, token))
+        if argv[0] == "export":
+            for assignment in argv[1:]:
+                name, _, value = assignment.partition("=")
+                exported[name] = value
+            continue
         if any(part in ("|", ">", "&&", ";") for part in argv):
             report.fail(block.where, f"shell syntax is not supported in a checked command: {command}")
             continue
         with _workdir() as tmp:
             try:
-                result = _run([str(exe), *argv[1:]], tmp)
+                result = _run([str(exe), *argv[1:]], tmp, exported)
             except subprocess.TimeoutExpired:
                 report.fail(block.where, f"`{command}` did not finish within {TIMEOUT:g}s")
                 continue
@@ -283,7 +297,8 @@ def run_console(block: Block, url: str, token: str, report: Report) -> None:
                 actual[-4000:],
             )
             continue
-        if block.marker != "output varies" and not _same(shown, actual):
+        varies = (block.marker or "").startswith("output varies")
+        if not varies and not _same(shown, actual):
             report.fail(block.where, f"the output shown for `{command}` differs", _diff(shown, actual))
 
 

@@ -210,7 +210,7 @@ def request_secrets(request: TokenRequest) -> tuple[str, ...]:
         The strings to redact.
     """
     fields = {**(request.form or {}), **(request.json or {})}
-    secrets = set()
+    secrets: set[str] = set()
     for name in ("password", "refresh_token"):
         value = fields.get(name)
         if isinstance(value, str) and value:

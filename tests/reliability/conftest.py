@@ -9,6 +9,7 @@ during the test) shows up in any log record, at any level and from any logger
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter
@@ -157,10 +158,8 @@ async def cancel_and_time(task: asyncio.Task[Any]) -> float:
     """Cancel ``task``, wait for it to finish; return seconds from cancel() to done."""
     started = time.perf_counter()
     task.cancel()
-    try:
+    with contextlib.suppress(asyncio.CancelledError):
         await task
-    except asyncio.CancelledError:
-        pass
     return time.perf_counter() - started
 
 

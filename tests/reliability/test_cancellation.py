@@ -38,7 +38,7 @@ async def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> Non
     """Poll ``condition`` on the loop until it holds."""
 
     async def poll() -> None:
-        while not condition():
+        while not condition():  # noqa: ASYNC110 - the condition is the server's state
             await asyncio.sleep(0.002)
 
     await asyncio.wait_for(poll(), timeout)

@@ -379,9 +379,11 @@ async def test_inserts_at_the_front_during_a_walk_yield_nothing_twice(
 
     pbx.on_list_page = insert
 
-    async with client_for(pbx.url) as client:
-        async with client.list(page_size=25, concurrency=concurrency) as pager:
-            ids = [m.id async for m in pager]
+    async with (
+        client_for(pbx.url) as client,
+        client.list(page_size=25, concurrency=concurrency) as pager,
+    ):
+        ids = [m.id async for m in pager]
 
     assert len(ids) == len(set(ids))
     assert original <= set(ids)
@@ -405,9 +407,11 @@ async def test_deletion_during_a_walk_is_reported(
 
     pbx.on_list_page = delete
 
-    async with client_for(pbx.url) as client:
-        async with client.list(page_size=25, concurrency=concurrency) as pager:
-            ids = [m.id async for m in pager]
+    async with (
+        client_for(pbx.url) as client,
+        client.list(page_size=25, concurrency=concurrency) as pager,
+    ):
+        ids = [m.id async for m in pager]
 
     assert len(ids) == len(set(ids))
     assert pager.stats.count_decreased is True

@@ -32,7 +32,6 @@ from external_messages_async._urls import encode_segment
 from external_messages_async.errors import (
     APIConnectionError,
     APIStatusError,
-    AuthenticationError,
     ExternalMessagesError,
     NotFoundError,
 )
@@ -103,7 +102,7 @@ async def test_hostile_ids_that_exist_are_fetched_as_themselves(
     pbx: FakePortSIPServer,
 ) -> None:
     items = generate_messages(len(HOSTILE_IDS), seed=3)
-    for item, message_id in zip(items, HOSTILE_IDS):
+    for item, message_id in zip(items, HOSTILE_IDS, strict=True):
         item["id"] = message_id
     pbx.insert_messages(items)
 
@@ -145,7 +144,9 @@ async def test_quoted_filter_value_with_quotes_finds_exactly_its_message(
         found = [
             m.id
             async for m in client.list(
-                filter=build_filter(extra=f"sender eq {quote_literal(target['sender'])}")
+                filter=build_filter(
+                    extra=f"sender eq {quote_literal(target['sender'])}"
+                )
             )
         ]
 
@@ -355,12 +356,20 @@ def test_cli_output_never_shows_the_token_or_password(
             outputs.append((result.exit_code, result.output))
 
     secret_watch.add(TOKEN + "-wrong", PASSWORD + "-wrong")
-    for code, output in outputs:
+    for _, output in outputs:
         secret_watch.assert_clean(output, "CLI output")
-    assert [code == 0 for code, _ in outputs] == [True, False, False, True, False, False]
+    assert [code == 0 for code, _ in outputs] == [
+        True,
+        False,
+        False,
+        True,
+        False,
+        False,
+    ]
 
 
 # -- TLS ---------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def ca() -> Any:
@@ -388,7 +397,7 @@ async def _page(request: web.Request) -> web.StreamResponse:
 
 async def test_tls_verification_is_on_by_default(https_pbx: str) -> None:
     async with client_for(https_pbx, retry=RetryNone) as client:
-        with pytest.raises(APIConnectionError, match="(?i)certificate"):
+        with pytest.raises(APIConnectionError, match=r"(?i)certificate"):
             await client.get_page()
 
 

@@ -44,7 +44,9 @@ async def walk_sdk(url: str, concurrency: int | None = None) -> int:
     total = 0
     async with ExternalMessagesClient(url, token=TOKEN) as client:
         pager = (
-            client.list() if concurrency is None else client.list(concurrency=concurrency)
+            client.list()
+            if concurrency is None
+            else client.list(concurrency=concurrency)
         )
         async with pager:
             async for _message in pager:

@@ -27,7 +27,7 @@ async def _wait_for_stdin_eof() -> None:
 
 
 async def serve_fake(messages: int, latency: float) -> None:
-    from external_messages_async.testing import Faults, FakePortSIPServer
+    from external_messages_async.testing import FakePortSIPServer, Faults
 
     async with FakePortSIPServer(
         messages=messages, seed=1, token=TOKEN, faults=Faults(latency=latency)
@@ -41,7 +41,7 @@ async def serve_minimal(messages: int, latency: float) -> None:
 
     items = generate_messages(messages, seed=1)
     encoded = [orjson.dumps(item) for item in items]
-    by_id = {item["id"]: blob for item, blob in zip(items, encoded)}
+    by_id = {item["id"]: blob for item, blob in zip(items, encoded, strict=True)}
     pages: dict[tuple[int, int], bytes] = {}
 
     def page(skip: int, top: int) -> bytes:

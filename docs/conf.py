@@ -18,7 +18,7 @@ DOCS = Path(__file__).parent
 
 project = "external_messages_async"
 author = "external_messages_async developers"
-copyright = "external_messages_async developers"  # noqa: A001 - Sphinx's name
+copyright = "external_messages_async developers"
 release = __version__
 version = __version__
 
@@ -90,14 +90,17 @@ intersphinx_mapping = {
 intersphinx_timeout = 1
 
 
-
-def _public_bases(app: object, name: str, obj: object, options: object, bases: list[type]) -> None:
+def _public_bases(
+    app: object, name: str, obj: object, options: object, bases: list[type]
+) -> None:
     """Show the public meaning of a private base class in "Bases:" lines."""
     from external_messages_async._models import OpenEnum
 
     if OpenEnum in bases:
         bases[:] = [str, enum.Enum]
-    bases[:] = [base for base in bases if getattr(base, "__origin__", None) is not Generic]
+    bases[:] = [
+        base for base in bases if getattr(base, "__origin__", None) is not Generic
+    ]
 
 
 def setup(app: Any) -> None:

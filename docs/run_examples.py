@@ -77,7 +77,10 @@ class Block:
     @property
     def where(self) -> str:
         """``file:line`` for messages."""
-        return f"{self.path.relative_to(ROOT)}:{self.line}"
+        path = (
+            self.path.relative_to(ROOT) if self.path.is_relative_to(ROOT) else self.path
+        )
+        return f"{path}:{self.line}"
 
 
 @dataclass
@@ -152,7 +155,13 @@ def _env() -> dict[str, str]:
     env["TERM"] = "dumb"
     env.pop("FORCE_COLOR", None)
     env["NO_COLOR"] = "1"
-    for name in ("PORTSIP_URL", "PORTSIP_TOKEN", "PORTSIP_USERNAME", "PORTSIP_PASSWORD", "PORTSIP_DOMAIN"):
+    for name in (
+        "PORTSIP_URL",
+        "PORTSIP_TOKEN",
+        "PORTSIP_USERNAME",
+        "PORTSIP_PASSWORD",
+        "PORTSIP_DOMAIN",
+    ):
         env.pop(name, None)
     return env
 
@@ -188,9 +197,20 @@ def run_python(block: Block, url: str, token: str, report: Report) -> str | None
         if block.marker == "pytest":
             script = Path(tmp, "test_example.py")
             script.write_text(code, encoding="utf-8")
-            argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error",
-                    # What the how-to guide tells users to put in their config.
-                    "-o", "asyncio_default_fixture_loop_scope=function", script.name]
+            argv = [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "-W",
+                "error",
+                # What the how-to guide tells users to put in their config.
+                "-o",
+                "asyncio_default_fixture_loop_scope=function",
+                script.name,
+            ]
         else:
             script = Path(tmp, "example.py")
             script.write_text(code, encoding="utf-8")
@@ -210,7 +230,11 @@ def run_python(block: Block, url: str, token: str, report: Report) -> str | None
         return None
     leaks = [word for word in LEAKS if word in result.stderr]
     if leaks:
-        report.fail(block.where, f"python block leaked ({', '.join(leaks)})", result.stderr[-4000:])
+        report.fail(
+            block.where,
+            f"python block leaked ({', '.join(leaks)})",
+            result.stderr[-4000:],
+        )
         return None
     return result.stdout
 
@@ -218,7 +242,11 @@ def run_python(block: Block, url: str, token: str, report: Report) -> str | None
 def _same(expected: str, actual: str) -> bool:
     def norm(text: str) -> list[str]:
         # Trailing spaces (rich pads table rows) and blank edges do not count.
-        return "\n".join(line.rstrip() for line in text.splitlines()).strip("\n").splitlines()
+        return (
+            "\n".join(line.rstrip() for line in text.splitlines())
+            .strip("\n")
+            .splitlines()
+        )
 
     return norm(expected) == norm(actual)
 
@@ -229,7 +257,11 @@ def check_output(block: Block, stdout: str | None, url: str, report: Report) -> 
         return  # the python block already failed
     actual = stdout.replace(url, PLACEHOLDER_URLS[1])
     if not _same(block.text, actual):
-        report.fail(block.where, "the output shown differs from the output the example printed", _diff(block.text, actual))
+        report.fail(
+            block.where,
+            "the output shown differs from the output the example printed",
+            _diff(block.text, actual),
+        )
 
 
 def _diff(expected: str, actual: str) -> str:
@@ -279,13 +311,18 @@ def run_console(block: Block, url: str, token: str, report: Report) -> None:
                 exported[name] = value
             continue
         if any(part in ("|", ">", "&&", ";") for part in argv):
-            report.fail(block.where, f"shell syntax is not supported in a checked command: {command}")
+            report.fail(
+                block.where,
+                f"shell syntax is not supported in a checked command: {command}",
+            )
             continue
         with _workdir() as tmp:
             try:
                 result = _run([str(exe), *argv[1:]], tmp, exported)
             except subprocess.TimeoutExpired:
-                report.fail(block.where, f"`{command}` did not finish within {TIMEOUT:g}s")
+                report.fail(
+                    block.where, f"`{command}` did not finish within {TIMEOUT:g}s"
+                )
                 continue
         report.ran += 1
         actual = (result.stdout + result.stderr).replace(url, PLACEHOLDER_URLS[1])
@@ -299,7 +336,11 @@ def run_console(block: Block, url: str, token: str, report: Report) -> None:
             continue
         varies = (block.marker or "").startswith("output varies")
         if not varies and not _same(shown, actual):
-            report.fail(block.where, f"the output shown for `{command}` differs", _diff(shown, actual))
+            report.fail(
+                block.where,
+                f"the output shown for `{command}` differs",
+                _diff(shown, actual),
+            )
 
 
 def run_doctests(report: Report) -> None:
@@ -307,7 +348,9 @@ def run_doctests(report: Report) -> None:
     import external_messages_async
 
     names = [external_messages_async.__name__]
-    for info in pkgutil.walk_packages(external_messages_async.__path__, "external_messages_async."):
+    for info in pkgutil.walk_packages(
+        external_messages_async.__path__, "external_messages_async."
+    ):
         if info.name.endswith("__main__"):
             continue
         names.append(info.name)
@@ -328,7 +371,11 @@ def run_doctests(report: Report) -> None:
             result = runner.run(test, out=output.append)
             report.ran += 1
             if result.failed:
-                report.fail(f"docstring of {test.name}", f"{result.failed} doctest example(s) failed", "".join(output))
+                report.fail(
+                    f"docstring of {test.name}",
+                    f"{result.failed} doctest example(s) failed",
+                    "".join(output),
+                )
 
 
 def markdown_files(args: list[str]) -> list[Path]:
@@ -364,7 +411,9 @@ def main(args: list[str]) -> int:
                 stdout = None
     if not args:
         run_doctests(report)
-    print(f"docs examples: {report.ran} ran, {len(report.failures)} failed, {report.skipped} skipped")
+    print(
+        f"docs examples: {report.ran} ran, {len(report.failures)} failed, {report.skipped} skipped"
+    )
     return 1 if report.failures else 0
 
 

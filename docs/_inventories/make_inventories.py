@@ -29,9 +29,17 @@ def _py(names: str, role: str, page: str) -> list[Entry]:
 
 PYTHON: list[Entry] = [
     *_py("asyncio.run", "function", "library/asyncio-runner.html"),
-    *_py("asyncio.gather asyncio.wait_for asyncio.timeout asyncio.sleep", "function", "library/asyncio-task.html"),
+    *_py(
+        "asyncio.gather asyncio.wait_for asyncio.timeout asyncio.sleep",
+        "function",
+        "library/asyncio-task.html",
+    ),
     *_py("asyncio.Task asyncio.TaskGroup", "class", "library/asyncio-task.html"),
-    *_py("asyncio.CancelledError asyncio.TimeoutError", "exception", "library/asyncio-exceptions.html"),
+    *_py(
+        "asyncio.CancelledError asyncio.TimeoutError",
+        "exception",
+        "library/asyncio-exceptions.html",
+    ),
     *_py("contextlib.aclosing", "function", "library/contextlib.html"),
     *_py("ssl.SSLContext", "class", "library/ssl.html"),
     *_py("ssl.create_default_context", "function", "library/ssl.html"),
@@ -48,7 +56,11 @@ PYTHON: list[Entry] = [
         "class",
         "library/collections.abc.html",
     ),
-    *_py("typing.Protocol typing.Generic typing.Any typing.Literal", "data", "library/typing.html"),
+    *_py(
+        "typing.Protocol typing.Generic typing.Any typing.Literal",
+        "data",
+        "library/typing.html",
+    ),
     *_py(
         "Exception RuntimeError TypeError ValueError KeyboardInterrupt",
         "exception",
@@ -68,7 +80,11 @@ AIOHTTP: list[Entry] = [
     ),
     *_py("aiohttp.ClientError", "exception", "client_reference.html"),
     # Where autodoc finds the class, in annotations: same page and anchor.
-    ("aiohttp.client.ClientSession", "py:class", "client_reference.html#aiohttp.ClientSession"),
+    (
+        "aiohttp.client.ClientSession",
+        "py:class",
+        "client_reference.html#aiohttp.ClientSession",
+    ),
     *_py("aiohttp.web.Application", "class", "web_reference.html"),
 ]
 
@@ -116,7 +132,9 @@ def main(argv: list[str]) -> int:
                 stale.append(path.name)
         else:
             path.write_bytes(data)
-            print(f"wrote {path.relative_to(HERE.parent.parent)} ({len(entries)} names)")
+            print(
+                f"wrote {path.relative_to(HERE.parent.parent)} ({len(entries)} names)"
+            )
     if stale:
         print("stale inventories, run make_inventories.py:", ", ".join(stale))
         return 1

@@ -43,7 +43,8 @@ autodoc_member_order = "bysource"
 autodoc_typehints = "signature"
 autodoc_typehints_format = "short"
 autodoc_preserve_defaults = True
-autodoc_default_options = {"members": True, "show-inheritance": True}
+# "Bases:" lines only where they say something: exceptions and the enums.
+autodoc_default_options = {"members": True}
 autoclass_content = "class"
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False

@@ -56,6 +56,7 @@ from ._commands import (
 )
 from ._filters import build_filter, parse_instant
 from ._models import DeliveryStatus, Direction, MessageType
+from ._output import written_summary
 from ._version import __version__
 from .errors import ExternalMessagesError
 
@@ -488,11 +489,11 @@ def list_(
     except CliError as exc:
         if exc.exit_code == EXIT_API_ERROR and sink.written:
             exc.message = (
-                f"{exc.message} ({sink.written:,} messages written to {sink.target})"
+                f"{exc.message} ({written_summary(sink.written, sink.target)})"
             )
         raise
     if not to_terminal:
-        err.print(f"{written:,} messages written to {sink.target}")
+        err.print(written_summary(written, sink.target))
 
 
 @cli.command()

@@ -43,6 +43,7 @@ from ._output import (
     Tally,
     table_row,
     throughput,
+    written_summary,
 )
 from .errors import (
     APIConnectionError,
@@ -431,7 +432,7 @@ async def run_list(
     except (asyncio.CancelledError, KeyboardInterrupt):
         sink.close(complete=False)
         err.print(
-            f"interrupted: {sink.written:,} messages written to {sink.target}",
+            f"interrupted: {written_summary(sink.written, sink.target)}",
             highlight=False,
         )
         raise

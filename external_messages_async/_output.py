@@ -21,6 +21,7 @@ from ._converter import unstructure_message
 from ._models import DeliveryStatus, ExternalMessage
 
 __all__ = [
+    "written_summary",
     "CSV_FIELDS",
     "TABLE_COLUMNS",
     "CsvWriter",
@@ -257,3 +258,17 @@ def throughput(count: int, seconds: float) -> float:
         The rate.
     """
     return count / seconds if seconds > 0 else 0.0
+
+
+def written_summary(count: int, target: str) -> str:
+    """Say how many messages went where, in the CLI's closing line.
+
+    Args:
+        count: Messages written.
+        target: The file name, or ``stdout``.
+
+    Returns:
+        Such as ``1 message written to out.jsonl`` or ``2,000 messages written to stdout``.
+    """
+    noun = "message" if count == 1 else "messages"
+    return f"{count:,} {noun} written to {target}"

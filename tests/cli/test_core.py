@@ -28,7 +28,7 @@ from external_messages_async._commands import (
     run_list,
     run_serve,
 )
-from external_messages_async._output import CSV_FIELDS
+from external_messages_async._output import CSV_FIELDS, written_summary
 from external_messages_async.testing import FakePortSIPServer, Faults, generate_messages
 
 from .conftest import TOKEN
@@ -87,7 +87,7 @@ async def test_cancelling_an_export_keeps_a_valid_file_and_says_how_much(
         assert all(len(row) == 17 for row in rows)
         assert len(rows) - 1 == sink.written
     assert (
-        said.getvalue() == f"interrupted: {sink.written:,} messages written to {out}\n"
+        said.getvalue() == f"interrupted: {written_summary(sink.written, str(out))}\n"
     )
 
 
@@ -320,7 +320,7 @@ def test_ctrl_c_on_a_real_export_exits_130_with_whole_lines(tmp_path: Path) -> N
     assert 10 <= len(ids) < 3000
     assert len(set(ids)) == len(ids)
     assert stderr.splitlines() == [
-        f"interrupted: {len(lines):,} messages written to {out}"
+        f"interrupted: {written_summary(len(lines), str(out))}"
     ]
     assert stdout == ""
     assert TOKEN not in stderr

@@ -24,6 +24,7 @@ from external_messages_async._output import (
     jsonl_line,
     table_row,
     throughput,
+    written_summary,
 )
 from external_messages_async.testing import MESSAGE_FIELDS, generate_messages
 
@@ -193,3 +194,12 @@ def test_tally_with_no_latest_keeps_none() -> None:
 def test_throughput_is_zero_without_elapsed_time() -> None:
     assert throughput(10, 0.0) == 0.0
     assert throughput(10, 2.0) == 5.0
+
+
+def test_written_summary_uses_the_singular_for_one_message() -> None:
+    assert written_summary(1, "out.jsonl") == "1 message written to out.jsonl"
+
+
+def test_written_summary_groups_thousands_in_the_plural() -> None:
+    assert written_summary(2000, "stdout") == "2,000 messages written to stdout"
+    assert written_summary(0, "stdout") == "0 messages written to stdout"

@@ -83,8 +83,6 @@ def fuzz(session: nox.Session) -> None:
     session.run(
         "pytest",
         "tests/reliability/test_fuzz.py",
-        "-p",
-        "no:randomly",
         *session.posargs,
         env={"FUZZ_EXAMPLES": "20000"},
     )

@@ -77,6 +77,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 
 _LOGGER_NAME = "external_messages_async"
 
@@ -524,6 +525,13 @@ def get(
     _run(work(), secrets=conn.secrets, url=conn.url, err=err)
 
 
+def _rate_option(name: str, help: str) -> Callable[[F], F]:
+    """A ``serve`` fault knob: a share of requests from 0 to 1."""
+    return click.option(
+        name, type=click.FloatRange(0, 1), default=0.0, show_default=True, help=help
+    )
+
+
 @cli.command()
 @click.option(
     "--port",
@@ -555,34 +563,10 @@ def get(
     show_default=True,
     help="Seconds of delay per request.",
 )
-@click.option(
-    "--rate-429",
-    type=click.FloatRange(0, 1),
-    default=0.0,
-    show_default=True,
-    help="Share of requests answered 429.",
-)
-@click.option(
-    "--rate-500",
-    type=click.FloatRange(0, 1),
-    default=0.0,
-    show_default=True,
-    help="Share of requests answered 500.",
-)
-@click.option(
-    "--rate-503",
-    type=click.FloatRange(0, 1),
-    default=0.0,
-    show_default=True,
-    help="Share of requests answered 503.",
-)
-@click.option(
-    "--rate-drop",
-    type=click.FloatRange(0, 1),
-    default=0.0,
-    show_default=True,
-    help="Share of connections dropped.",
-)
+@_rate_option("--rate-429", "Share of requests answered 429.")
+@_rate_option("--rate-500", "Share of requests answered 500.")
+@_rate_option("--rate-503", "Share of requests answered 503.")
+@_rate_option("--rate-drop", "Share of connections dropped.")
 def serve(
     port: int,
     messages: int,

@@ -15,7 +15,6 @@ from typing import Any
 
 import aiohttp
 import orjson
-from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from ._auth import Auth, RawResponse
@@ -179,7 +178,8 @@ class HTTPSession:
                 content = await self._read_body(response, method, url)
                 return RawResponse(
                     status=response.status,
-                    headers=CIMultiDictProxy(CIMultiDict(response.headers)),
+                    # Already a read-only copy, valid after the release.
+                    headers=response.headers,
                     body=content,
                 )
         except asyncio.TimeoutError:
@@ -199,22 +199,25 @@ class HTTPSession:
         self, response: aiohttp.ClientResponse, method: str, url: URL
     ) -> bytes:
         cap = self.max_response_bytes
-        too_big = ResponseDecodeError(
+        length = response.content_length
+        if length is not None and length <= cap:
+            # The parser stops at Content-Length, so one read is bounded.
+            return await response.read()
+        if length is None:
+            chunks = []
+            size = 0
+            while chunk := await response.content.read(_READ_CHUNK):
+                size += len(chunk)
+                if size > cap:
+                    break
+                chunks.append(chunk)
+            else:
+                return b"".join(chunks)
+        response.close()
+        raise ResponseDecodeError(
             f"{method} {url.raw_path} -> {response.status}: response body exceeds the "
             f"{cap}-byte cap (max_response_bytes)"
         )
-        if response.content_length is not None and response.content_length > cap:
-            response.close()
-            raise too_big
-        chunks = []
-        size = 0
-        while chunk := await response.content.read(_READ_CHUNK):
-            size += len(chunk)
-            if size > cap:
-                response.close()
-                raise too_big
-            chunks.append(chunk)
-        return b"".join(chunks)
 
     async def post(
         self,

@@ -305,7 +305,12 @@ class HTTPSession:
                 headers=response.headers,
             )
             if status == 429:
-                self.limiter.on_rate_limited(decision.retry_after, epoch=epoch)
+                # A Retry-After past the cap fails this call at once; it must
+                # not park every other task of the client for that long either.
+                pause = decision.retry_after
+                if pause is not None and pause > self.retry.max_retry_after:
+                    pause = None
+                self.limiter.on_rate_limited(pause, epoch=epoch)
             if not decision.retry:
                 raise self._status_error(
                     method, url, response, decision.retry_after, authorization

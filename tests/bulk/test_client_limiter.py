@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from external_messages_async import ExternalMessagesClient, RetryPolicy
+from external_messages_async import ExternalMessagesClient, RateLimitError, RetryPolicy
 from external_messages_async._limiter import Limiter
 
 FAST_RETRY = RetryPolicy(max_retries=3, backoff_base=0.001, backoff_cap=0.002)
@@ -57,6 +57,22 @@ async def test_a_429_pauses_every_task_of_the_client(server):
     # early; everything else waits for Retry-After.
     assert len([t for t in later if t < 0.35]) <= 3
     assert len(later) == 200
+
+
+async def test_a_retry_after_past_the_cap_does_not_park_the_other_calls(server):
+    """The call told to wait an hour fails at once; the next one goes ahead."""
+    server.items = _messages(5)
+    async with ExternalMessagesClient(
+        server.url, token="t", retry=FAST_RETRY
+    ) as client:
+        server.script = [(429, {"Retry-After": "3600"})]
+        with pytest.raises(RateLimitError) as refused:
+            await client.get("m000000")
+
+        got = await asyncio.wait_for(client.get("m000001"), timeout=5)
+
+    assert refused.value.retry_after == 3600
+    assert got.id == "m000001"
 
 
 async def test_a_429_lowers_the_clients_cap_until_it_recovers(server):

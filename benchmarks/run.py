@@ -353,7 +353,7 @@ def main() -> None:
     lines += ["| target | measured | met |", "|---|---:|---|"]
     for label, value, bound in targets:
         met = value <= -bound if bound < 0 else value >= bound
-        lines.append(f"| {label} | {value:.2f} | {'yes' if met else 'NO'} |")
+        lines.append(f"| {label} | {value:.3f} | {'yes' if met else 'NO'} |")
     lines.append(
         f"| walk adds < 30 MB RSS | {added_mib:.1f} MiB | "
         f"{'yes' if added_mib * 1.048576 < 30 else 'NO'} |"

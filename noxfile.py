@@ -10,7 +10,8 @@ nox.options.error_on_missing_interpreters = True
 nox.options.sessions = ["tests", "lint", "typecheck", "docs"]
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
-PYTHON = "3.11"
+# The interpreter nox itself runs on, so that any Python 3.10+ will do.
+PYTHON = None
 
 
 def _install(session: nox.Session, *groups: str, extras: str = "cli") -> None:

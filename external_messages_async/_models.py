@@ -14,6 +14,9 @@ __all__ = ["DeliveryStatus", "Direction", "ExternalMessage", "MessageType", "Pag
 T = TypeVar("T")
 _E = TypeVar("_E", bound="OpenEnum")
 
+#: How many unlisted values each open enum remembers.
+_PSEUDO_MEMBER_CACHE = 64
+
 
 class OpenEnum(str, enum.Enum):
     """A string enum that accepts values it does not list.
@@ -23,7 +26,10 @@ class OpenEnum(str, enum.Enum):
     *pseudo-member*: an instance of the enum whose ``.value`` and ``.name`` are
     the original string and whose :attr:`is_known` is ``False``. It compares
     equal to that string, survives a round trip through the converter, and is
-    the same object on every lookup. It is not listed by iterating the enum.
+    the same object on every lookup (for the first 64 unlisted values of each
+    enum; later ones are equal but not cached, so that a server sending a new
+    value in every message cannot grow memory without bound). It is not listed
+    by iterating the enum.
     """
 
     @classmethod
@@ -33,8 +39,11 @@ class OpenEnum(str, enum.Enum):
         pseudo = str.__new__(cls, value)
         pseudo._name_ = value
         pseudo._value_ = value
+        cache = cls._value2member_map_
+        if len(cache) - len(cls.__members__) >= _PSEUDO_MEMBER_CACHE:
+            return pseudo
         # Cached so that the next lookup of the same value is a dict hit.
-        return cls._value2member_map_.setdefault(value, pseudo)  # type: ignore[return-value]
+        return cache.setdefault(value, pseudo)  # type: ignore[return-value]
 
     @property
     def is_known(self) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -215,11 +216,36 @@ def test_unknown_enum_value_keeps_its_text(enum_cls: type[Any], field: str) -> N
     assert member.is_known is False
 
 
+@pytest.fixture
+def empty_pseudo_member_cache() -> Iterator[None]:
+    """Start with no unlisted MessageType values cached; restore the cache after."""
+    cache = MessageType._value2member_map_
+    saved = dict(cache)
+    for value in [v for v in cache if v not in MessageType.__members__]:
+        del cache[value]
+    yield
+    cache.clear()
+    cache.update(saved)
+
+
+@pytest.mark.usefixtures("empty_pseudo_member_cache")
 def test_unknown_enum_value_is_the_same_object_on_every_lookup() -> None:
     first = structure_message({"msg_type": "TELEGRAM"}).msg_type
 
     assert structure_message({"msg_type": "TELEGRAM"}).msg_type is first
     assert MessageType("TELEGRAM") is first
+
+
+@pytest.mark.usefixtures("empty_pseudo_member_cache")
+def test_unlisted_values_cached_per_enum_are_bounded() -> None:
+    """A server inventing a value per message cannot grow the cache without end."""
+    members = [MessageType(f"NEW_{n}") for n in range(500)]
+
+    cached = len(MessageType._value2member_map_) - len(MessageType.__members__)
+    assert cached == 64
+    assert [m.value for m in members] == [f"NEW_{n}" for n in range(500)]
+    assert MessageType("NEW_499") == members[499]
+    assert MessageType("NEW_0") is members[0]
 
 
 def test_unknown_enum_value_is_not_listed_as_a_member() -> None:

@@ -216,7 +216,7 @@ class Handlers:
         return web.Response() if response is None else response
 
     def _denied(self, request: web.Request) -> web.Response | None:
-        if self._server._tokens.static_token is None:
+        if not self._server.auth_required:
             return None
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():

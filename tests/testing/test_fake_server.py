@@ -407,7 +407,7 @@ async def test_serve_forever_closes_when_cancelled() -> None:
 
 
 def test_run_in_thread_serves_synchronous_clients() -> None:
-    server = FakePortSIPServer(messages=3, token=None)
+    server = FakePortSIPServer(messages=3, auth_required=False)
 
     with (
         server.run_in_thread() as running,

@@ -87,12 +87,27 @@ async def test_401_body_has_portsip_shape(
     assert body["errors"][0]["code"] == "UNAUTHORIZED"
 
 
-@pytest.mark.portsip_server(token=None)
-async def test_token_none_turns_bearer_checks_off(
+@pytest.mark.portsip_server(auth_required=False)
+async def test_auth_required_false_turns_bearer_checks_off(
     portsip_server: FakePortSIPServer, session: aiohttp.ClientSession
 ) -> None:
-    assert portsip_server.token is None
     assert await list_status(portsip_server, session, None) == 200
+
+
+@pytest.mark.portsip_server(token=None, token_lifetime=0.2)
+async def test_token_none_accepts_issued_tokens_only(
+    portsip_server: FakePortSIPServer, session: aiohttp.ClientSession
+) -> None:
+    """Without a static token the checks stay on: issued tokens pass, then expire."""
+    _, tokens = await oauth_login(portsip_server, session)
+    issued = tokens["access_token"]
+
+    without = await list_status(portsip_server, session, None)
+    with_issued = await list_status(portsip_server, session, issued)
+    portsip_server.expire_tokens()
+    after_expiry = await list_status(portsip_server, session, issued)
+
+    assert (without, with_issued, after_expiry) == (401, 200, 401)
 
 
 @pytest.mark.portsip_server(token_lifetime=0.2)

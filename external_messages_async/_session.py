@@ -200,10 +200,14 @@ class HTTPSession:
     ) -> bytes:
         cap = self.max_response_bytes
         length = response.content_length
-        if length is not None and length <= cap:
+        # aiohttp unpacks gzip and deflate bodies itself: Content-Length then
+        # counts packed bytes, and only the unpacked ones read below count.
+        encoding = response.headers.get("Content-Encoding", "").strip().lower()
+        packed = encoding not in ("", "identity")
+        if length is not None and length <= cap and not packed:
             # The parser stops at Content-Length, so one read is bounded.
             return await response.read()
-        if length is None:
+        if length is None or length <= cap:
             chunks = []
             size = 0
             while chunk := await response.content.read(_READ_CHUNK):

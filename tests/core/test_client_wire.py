@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import gzip
 import logging
 import re
 import socket
 import sys
+import zlib
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import aiohttp
+import orjson
 import pytest
 from aiohttp import web
 
@@ -374,6 +377,42 @@ async def test_a_body_larger_than_the_cap_is_refused_and_the_connection_freed(
         total = await asyncio.wait_for(client.count(), 5)
 
     assert total == 5
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "GZIP"])
+async def test_the_cap_counts_unpacked_bytes_of_a_compressed_body(
+    server: LoopbackServer, encoding: str
+) -> None:
+    """A small packed body that unpacks past the cap is refused (no zip bomb)."""
+    body = orjson.dumps({"count": 1, "items": [message(1, content="x" * 200_000)]})
+    packed = gzip.compress(body) if encoding.lower() == "gzip" else zlib.compress(body)
+    server.answer(
+        lambda request: web.Response(
+            body=packed,
+            headers={"Content-Encoding": encoding, "Content-Type": "application/json"},
+        )
+    )
+
+    async with client_for(server, max_response_bytes=100_000) as client:
+        with pytest.raises(ResponseDecodeError, match="100000-byte cap"):
+            await client.get_page()
+
+    assert len(packed) < 100_000 < len(body)
+
+
+async def test_a_compressed_body_under_the_cap_is_read(server: LoopbackServer) -> None:
+    body = orjson.dumps({"count": 1, "items": [message(1, content="x" * 50_000)]})
+    server.answer(
+        lambda request: web.Response(
+            body=gzip.compress(body),
+            headers={"Content-Encoding": "gzip", "Content-Type": "application/json"},
+        )
+    )
+
+    async with client_for(server, max_response_bytes=100_000) as client:
+        page = await client.get_page()
+
+    assert page.items[0].content == "x" * 50_000
 
 
 async def test_a_refused_connection_is_a_connection_error(unused_port: int) -> None:

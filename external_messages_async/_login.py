@@ -351,8 +351,9 @@ class PasswordAuth(Auth):
     clock: Callable[[], float] = attrs.field(default=time.monotonic, repr=False)
     _tokens: TokenSet | None = attrs.field(default=None, init=False, repr=False)
     _lock: asyncio.Lock | None = attrs.field(default=None, init=False, repr=False)
-    # Bumped by every finished login or refresh, successful or not, so tasks
-    # that waited for it know to share its outcome.
+    # Bumped by every finished login or refresh, successful or not (a
+    # cancelled one does not finish), so tasks that waited for it know to
+    # share its outcome.
     _generation: int = attrs.field(default=0, init=False, repr=False)
     _failure: ExternalMessagesError | None = attrs.field(
         default=None, init=False, repr=False
@@ -440,17 +441,19 @@ class PasswordAuth(Auth):
                 # fails with ClientStateError.
                 if self._tokens is not None:  # pragma: no branch
                     return self._tokens
+            # A cancelled attempt is not a finished one: the generation stays,
+            # so a task waiting here tries for itself instead of sharing an
+            # older outcome.
             try:
                 tokens = await self._obtain(transport, seen)
             except ExternalMessagesError as exc:
                 self._failure = exc
-                raise
-            else:
-                self._failure = None
-                self._tokens = tokens
-                return tokens
-            finally:
                 self._generation += 1
+                raise
+            self._failure = None
+            self._tokens = tokens
+            self._generation += 1
+            return tokens
 
     async def _obtain(
         self, transport: AuthTransport, seen: TokenSet | None

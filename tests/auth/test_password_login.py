@@ -137,6 +137,31 @@ async def test_a_later_call_tries_the_login_again(
     await client.aclose()
 
 
+async def test_a_cancelled_login_does_not_hand_its_waiters_an_older_error(
+    server: AuthServer, client_for: ClientFor
+) -> None:
+    """The task left waiting logs in itself instead of raising the previous refusal."""
+    server.users[USERNAME] = "old"
+    client = client_for(server, username=USERNAME, password=PASSWORD)
+    with pytest.raises(AuthenticationError):
+        await client.get("m1")
+    server.users[USERNAME] = PASSWORD
+    server.login_delay = 0.3
+    holder = asyncio.create_task(client.get("m1"))
+    await asyncio.sleep(0.1)  # the holder's login is on the wire
+    waiter = asyncio.create_task(client.get("m2"))
+    await asyncio.sleep(0.05)  # the waiter waits for the holder's login
+
+    holder.cancel()
+    message = await asyncio.wait_for(waiter, 5)
+
+    assert holder.cancelled()
+    assert message.id == "m2"
+    # The refused login, the cancelled one, and the waiter's own.
+    assert server.paths().count("POST /api/login/oauth/token") == 3
+    await client.aclose()
+
+
 # -- refreshing --------------------------------------------------------------------
 async def test_refresh_is_sent_inside_the_advisory_window_before_any_401(
     make_server: ServerFactory, client_for: ClientFor

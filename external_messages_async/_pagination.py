@@ -532,9 +532,19 @@ class PageWalk:
             items = items[overlap:]
         fresh = self._seen.fresh(items)
         stats.duplicates_dropped += len(items) - len(fresh)
-        if self._limit is not None:
+        end = page.skip + len(page.items)
+        if self._limit is not None and len(fresh) > self._limit - stats.items:
+            # The server sent more than asked for: resume right after the
+            # last item yielded, not after the ones cut off.
             fresh = fresh[: self._limit - stats.items]
-        self._cursor = max(self._cursor, page.skip + len(page.items))
+            last = fresh[-1]
+            end = (
+                page.skip
+                + max(overlap, 0)
+                + next(index for index, item in enumerate(items) if item is last)
+                + 1
+            )
+        self._cursor = max(self._cursor, end)
         stats.next_skip = self._cursor
         stats.items += len(fresh)
         limit_reached = self._limit is not None and stats.items >= self._limit

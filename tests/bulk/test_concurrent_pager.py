@@ -356,6 +356,39 @@ async def test_the_sequential_walk_also_reports_resume_skip(server, client):
     assert caught.value.resume_skip == 30
 
 
+@pytest.mark.parametrize("concurrency", [1, 3])
+async def test_resume_skip_counts_from_where_the_walk_started(
+    server, client, concurrency
+):
+    """A walk started at skip=20 that fails at 40 resumes at 40, not at 20."""
+    server.items = _messages(60)
+    server.fail_at = {40: 503}
+    got: list[str] = []
+
+    with pytest.raises(ServerError) as caught:
+        await drain(client.list(page_size=10, skip=20, concurrency=concurrency), got)
+
+    assert got == ids(60)[20:40]
+    assert caught.value.resume_skip == 40
+
+
+@pytest.mark.parametrize("concurrency", [1, 3])
+async def test_next_skip_after_a_limit_cut_resumes_after_the_last_item_yielded(
+    server, client, concurrency
+):
+    """A server sending more than asked: the items cut by ``limit`` are not skipped."""
+    server.items = _messages(40)
+    server.page_size = lambda skip, top: top + 5 if skip == 10 else top
+
+    pager = client.list(page_size=10, limit=15, concurrency=concurrency)
+    first = await collect(pager)
+    rest = await collect(client.list(page_size=10, skip=pager.stats.next_skip))
+
+    assert first == ids(40)[:15]
+    assert pager.stats.next_skip == 15
+    assert first + rest == ids(40)
+
+
 async def test_a_later_page_failing_first_does_not_hide_earlier_pages(server, client):
     """The window's third page fails before the second arrives: order still wins."""
     server.items = _messages(100)

@@ -279,13 +279,53 @@ class SecretWatch:
                 assert secret not in text
 
 
+#: Loggers whose records must reach the scan at DEBUG, the client's own and
+#: those of the libraries it drives.
+WATCHED_LOGGERS = (
+    "external_messages_async",
+    "aiohttp.access",
+    "aiohttp.client",
+    "aiohttp.internal",
+    "aiohttp.server",
+    "aiohttp.web",
+    "asyncio",
+)
+
+
+def render(record: logging.LogRecord) -> str:
+    """Everything a log handler could write for ``record``: message, args, traceback."""
+    text = logging.Formatter("%(name)s %(levelname)s %(message)s").format(record)
+    return f"{text} {record.args!r} {record.__dict__!r}"
+
+
+def phase_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    """Every record of the test so far: setup, call, and the teardown up to now.
+
+    ``caplog.records`` alone holds only the current phase's records, so a check
+    made after ``yield`` would see only teardown's and could never fail.
+    """
+    return [
+        *caplog.get_records("setup"),
+        *caplog.get_records("call"),
+        *caplog.records,  # the teardown phase, which is running now
+    ]
+
+
 @pytest.fixture(autouse=True)
-def secret_watch(caplog: pytest.LogCaptureFixture) -> Iterator[SecretWatch]:
-    """Capture every log record at DEBUG; after the test, no secret may be in them."""
+def secret_watch(
+    caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> Iterator[SecretWatch]:
+    """Capture every log record at DEBUG; no secret may be in them or in the output."""
     caplog.set_level(logging.DEBUG)
+    for name in WATCHED_LOGGERS:
+        # A scan that cannot see DEBUG records would pass vacuously.
+        assert logging.getLogger(name).isEnabledFor(logging.DEBUG), name
     watch = SecretWatch()
     yield watch
-    watch.assert_absent(caplog.text)
+    for record in phase_records(caplog):
+        watch.assert_absent(render(record))
+    out, err = capsys.readouterr()
+    watch.assert_absent(out, err)
 
 
 @pytest.fixture

@@ -53,6 +53,19 @@ def render(record: logging.LogRecord) -> str:
     return f"{text} {record.args!r} {record.__dict__!r}"
 
 
+def phase_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    """Every record of the test so far: setup, call, and the teardown up to now.
+
+    ``caplog.records`` alone holds only the current phase's records, so a check
+    made after ``yield`` would see only teardown's and could never fail.
+    """
+    return [
+        *caplog.get_records("setup"),
+        *caplog.get_records("call"),
+        *caplog.records,  # the teardown phase, which is running now
+    ]
+
+
 @pytest.fixture(autouse=True)
 def secret_watch(
     caplog: pytest.LogCaptureFixture,
@@ -72,10 +85,13 @@ def secret_watch(
     caplog.set_level(logging.DEBUG)
     for name in ("aiohttp", "asyncio", "external_messages_async"):
         caplog.set_level(logging.DEBUG, logger=name)
+    for name in ("aiohttp.client", "aiohttp.access", "aiohttp.server", "asyncio"):
+        # A scan that cannot see DEBUG records would pass vacuously.
+        assert logging.getLogger(name).isEnabledFor(logging.DEBUG), name
 
     yield watch
 
-    for record in caplog.records:
+    for record in phase_records(caplog):
         watch.assert_clean(render(record), f"log record {record.name}")
     out, err = capsys.readouterr()
     watch.assert_clean(out + err, "captured output")

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import quote
 
 from yarl import URL
 
 __all__ = ["api_root", "collection_url", "encode_segment", "item_url"]
+
+# Everything before the first "@" of the authority: "user:password".
+_USERINFO = re.compile(r"^([^/?#]*//)?[^/?#@]*@")
 
 
 def api_root(base_url: str | URL) -> URL:
@@ -31,7 +35,7 @@ def api_root(base_url: str | URL) -> URL:
     if url.scheme not in ("http", "https") or not url.host:
         raise ValueError(
             f"base_url must be an absolute http(s) URL such as "
-            f"'https://pbx.example.com:8887', got {str(base_url)!r}"
+            f"'https://pbx.example.com:8887', got {_without_userinfo(str(base_url))!r}"
         )
     if url.user is not None or url.password is not None:
         raise ValueError("base_url must not carry credentials; pass token= instead")
@@ -39,6 +43,11 @@ def api_root(base_url: str | URL) -> URL:
     if not path.endswith("/api"):
         path += "/api"
     return url.with_query(None).with_fragment(None).with_path(path)
+
+
+def _without_userinfo(text: str) -> str:
+    """Mask ``user:password@`` in a URL we refuse, so the error shows no secret."""
+    return _USERINFO.sub(r"\1***@", text)
 
 
 def collection_url(api: URL, *, user_scope: bool) -> URL:

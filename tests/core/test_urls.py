@@ -60,6 +60,17 @@ def test_api_root_refuses_credentials_in_the_url() -> None:
     assert "hunter2" not in str(info.value)
 
 
+@pytest.mark.parametrize(
+    "typed",
+    ["admin:S3cretPw@pbx:8887", "ftp://admin:S3cretPw@pbx/api", "//admin:S3cretPw@pbx"],
+)
+def test_a_refused_url_does_not_echo_its_password(typed: str) -> None:
+    with pytest.raises(ValueError, match=r"\*\*\*@pbx") as info:
+        api_root(typed)
+
+    assert "S3cretPw" not in str(info.value)
+
+
 def test_api_root_refuses_a_non_string() -> None:
     with pytest.raises(TypeError, match="base_url"):
         api_root(8887)  # type: ignore[arg-type]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import ssl as ssl_module
 import sys
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -99,6 +100,8 @@ class _Group(click.Group):
         **extra: Any,
     ) -> NoReturn:
         extra.pop("standalone_mode", None)
+        # What a usage error or a bug's message could echo must not show.
+        secrets = _secrets_in(sys.argv[1:] if args is None else args)
         try:
             code = super().main(args, prog_name, standalone_mode=False, **extra)
         except CliError as exc:
@@ -110,12 +113,36 @@ class _Group(click.Group):
             sys.exit(EXIT_INTERRUPTED)
         except click.ClickException as exc:
             hint = " (see --help)" if isinstance(exc, click.UsageError) else ""
-            _error_line(" ".join(exc.format_message().split()) + hint)
+            message = " ".join(exc.format_message().split())
+            _error_line(redact(message, secrets) + hint)
             sys.exit(exc.exit_code)
         except Exception as exc:  # the last guard: a bug still gets one line
-            _error_line(f"unexpected {type(exc).__name__}: {exc}")
+            _error_line(redact(f"unexpected {type(exc).__name__}: {exc}", secrets))
             sys.exit(EXIT_API_ERROR)
         sys.exit(code if isinstance(code, int) else 0)
+
+
+_SECRET_OPTIONS = ("--token", "--password")
+_SECRET_ENV = ("PORTSIP_TOKEN", "PORTSIP_PASSWORD")
+
+
+def _secrets_in(args: Sequence[str]) -> list[str]:
+    """Return the token and password given on the command line or in the environment.
+
+    Args:
+        args: The command-line arguments.
+
+    Returns:
+        The secret values, for :func:`redact`.
+    """
+    found = [os.environ.get(name, "") for name in _SECRET_ENV]
+    for index, arg in enumerate(args):
+        for option in _SECRET_OPTIONS:
+            if arg == option and index + 1 < len(args):
+                found.append(args[index + 1])
+            elif arg.startswith(option + "="):
+                found.append(arg[len(option) + 1 :])
+    return [secret for secret in found if secret]
 
 
 class _InstantType(click.ParamType):  # type: ignore[type-arg]  # generic only in click >= 8.2 stubs

@@ -771,3 +771,43 @@ def test_get_reports_another_failure_after_writing_what_it_found(
     assert result.exit_code == EXIT_API_ERROR
     assert "may not read" in _one_error_line(result)
     assert len(result.stdout.splitlines()) == 1
+
+
+def test_a_bugs_last_resort_line_hides_the_token(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError(f"boom with {TOKEN}")
+
+    monkeypatch.setattr(_cli, "run_get", broken)
+
+    result = runner.invoke(
+        cli, ["get", "--url", "http://127.0.0.1:9", "--token", TOKEN, "some-id"]
+    )
+
+    assert result.exit_code == EXIT_API_ERROR
+    assert _one_error_line(result) == "error: unexpected RuntimeError: boom with ***"
+    assert TOKEN not in result.output
+
+
+def test_a_usage_error_echoing_a_secret_from_the_environment_hides_it(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PORTSIP_PASSWORD", PASSWORD)
+
+    result = runner.invoke(cli, ["list", "--url", "http://h", "--format", PASSWORD])
+
+    assert result.exit_code == EXIT_USAGE
+    assert "'***' is not one of" in _one_error_line(result)
+    assert PASSWORD not in result.output
+
+
+def test_secrets_in_reads_both_option_forms_and_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PORTSIP_TOKEN", "env-token")
+    monkeypatch.delenv("PORTSIP_PASSWORD", raising=False)
+
+    found = _cli._secrets_in(["list", "--token", "t1", "--password=p1", "--token"])
+
+    assert found == ["env-token", "t1", "p1"]

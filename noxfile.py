@@ -84,6 +84,8 @@ def fuzz(session: nox.Session) -> None:
     session.run(
         "pytest",
         "tests/reliability/test_fuzz.py",
+        # Long runs by design: no per-test time limit.
+        "--timeout=0",
         *session.posargs,
         env={"FUZZ_EXAMPLES": "20000"},
     )

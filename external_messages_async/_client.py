@@ -11,6 +11,7 @@ import aiohttp
 
 from ._auth import Auth, TokenAuth, TokenProviderAuth
 from ._bulk import DEFAULT_GET_MANY_CONCURRENCY, fetch_many
+from ._checks import check_int
 from ._converter import decode_json, structure_message, structure_page
 from ._limiter import Limiter
 from ._login import LoginFlow, PasswordAuth
@@ -180,14 +181,7 @@ class ExternalMessagesClient:
             and not isinstance(ssl, ssl_module.SSLContext)
         ):
             raise TypeError("ssl must be None, False or an ssl.SSLContext")
-        if isinstance(max_response_bytes, bool) or not isinstance(
-            max_response_bytes, int
-        ):
-            raise TypeError("max_response_bytes must be an int")
-        if max_response_bytes < 1:
-            raise ValueError(
-                f"max_response_bytes must be >= 1, got {max_response_bytes}"
-            )
+        check_int("max_response_bytes", max_response_bytes, 1)
         retry = retry if retry is not None else RetryPolicy(max_retries=max_retries)
         self.user_scope = bool(user_scope)
         self._collection = collection_url(api, user_scope=self.user_scope)

@@ -30,6 +30,8 @@ from contextlib import asynccontextmanager
 
 import attrs
 
+from ._checks import check_int
+
 __all__ = ["AimdState", "Limiter", "after_rate_limited", "after_success"]
 
 
@@ -142,17 +144,6 @@ def after_success(state: AimdState) -> AimdState:
     return attrs.evolve(state, limit=limit, successes=0)
 
 
-def _check_max_concurrency(value: object) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(
-            f"max_concurrency must be an int or None, got {type(value).__name__}"
-        )
-    if value < 1:
-        raise ValueError(f"max_concurrency must be >= 1, got {value}")
-
-
 class Limiter:
     """Caps the attempts in flight across every call of one client.
 
@@ -167,7 +158,7 @@ class Limiter:
     """
 
     def __init__(self, max_concurrency: int | None = None) -> None:
-        _check_max_concurrency(max_concurrency)
+        check_int("max_concurrency", max_concurrency, 1, optional=True)
         self.max_concurrency = max_concurrency
         self.state = AimdState.start(max_concurrency)
         self.in_flight = 0

@@ -16,6 +16,7 @@ from typing import Any, cast
 
 import attrs
 
+from ._checks import check_int
 from ._models import ExternalMessage, Page
 from .errors import ExternalMessagesError
 
@@ -49,14 +50,6 @@ DEDUPE_WINDOW = 10_000
 FetchPage = Callable[[int, int], Coroutine[Any, Any, Page[ExternalMessage]]]
 
 
-def _check_int(name: str, value: Any, low: int, high: int | None = None) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < low or (high is not None and value > high):
-        bound = f"between {low} and {high}" if high is not None else f">= {low}"
-        raise ValueError(f"{name} must be {bound}, got {value}")
-
-
 def check_list_args(*, page_size: int, limit: int | None, skip: int) -> None:
     """Validate the paging arguments before any request is made.
 
@@ -69,10 +62,9 @@ def check_list_args(*, page_size: int, limit: int | None, skip: int) -> None:
         TypeError: An argument is not an int.
         ValueError: An argument is out of range.
     """
-    _check_int("page_size", page_size, 1, MAX_PAGE_SIZE)
-    if limit is not None:
-        _check_int("limit", limit, 0)
-    _check_int("skip", skip, 0)
+    check_int("page_size", page_size, 1, MAX_PAGE_SIZE)
+    check_int("limit", limit, 0, optional=True)
+    check_int("skip", skip, 0)
 
 
 def check_concurrency(concurrency: int) -> None:
@@ -85,7 +77,7 @@ def check_concurrency(concurrency: int) -> None:
         TypeError: It is not an int.
         ValueError: It is below 1.
     """
-    _check_int("concurrency", concurrency, 1)
+    check_int("concurrency", concurrency, 1)
 
 
 def next_top(page_size: int, limit: int | None, yielded: int) -> int:

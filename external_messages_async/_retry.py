@@ -9,6 +9,8 @@ from email.utils import parsedate_to_datetime
 
 import attrs
 
+from ._checks import check_int
+
 __all__ = [
     "RETRYABLE_STATUSES",
     "RetryDecision",
@@ -53,10 +55,7 @@ class RetryPolicy:
 
     @max_retries.validator
     def _check_max_retries(self, attribute: attrs.Attribute[int], value: int) -> None:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"max_retries must be an int, got {type(value).__name__}")
-        if value < 0:
-            raise ValueError(f"max_retries must be >= 0, got {value}")
+        check_int("max_retries", value, 0)
 
 
 def backoff_delay(

@@ -383,6 +383,11 @@ def cli() -> None:
     """
 
 
+_SEED_OPTION = click.option(
+    "--seed", type=int, default=1, show_default=True, help="Seed of the generated data."
+)
+
+
 @cli.command()
 @click.option(
     "--messages",
@@ -391,9 +396,7 @@ def cli() -> None:
     show_default=True,
     help="Messages in the embedded PBX.",
 )
-@click.option(
-    "--seed", type=int, default=1, show_default=True, help="Seed of the generated data."
-)
+@_SEED_OPTION
 def demo(messages: int, seed: int) -> None:
     """Pull every message from an embedded fake PBX and summarise them.
 
@@ -574,9 +577,7 @@ def _rate_option(name: str, help: str) -> Callable[[F], F]:
     show_default=True,
     help="Seeded messages to serve.",
 )
-@click.option(
-    "--seed", type=int, default=1, show_default=True, help="Seed of the generated data."
-)
+@_SEED_OPTION
 @click.option(
     "--token",
     default=DEMO_TOKEN,

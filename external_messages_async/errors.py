@@ -13,7 +13,8 @@ The tree::
     │   ├── NotFoundError           404
     │   ├── RateLimitError          429
     │   └── ServerError             5xx
-    └── ResponseDecodeError         (a 2xx answer whose body is not what PortSIP documents)
+    ├── ResponseDecodeError         (a 2xx answer whose body is not what PortSIP documents)
+    └── PagingError                 (the server ignored skip, filter or orderby)
 
 Nothing from aiohttp, cattrs or the JSON parser escapes to the caller: each is
 wrapped in one of the classes above, with the original kept as ``__cause__``
@@ -41,6 +42,7 @@ __all__ = [
     "ErrorDetail",
     "ExternalMessagesError",
     "NotFoundError",
+    "PagingError",
     "PermissionDeniedError",
     "RateLimitError",
     "ResponseDecodeError",
@@ -194,6 +196,23 @@ class ResponseDecodeError(ExternalMessagesError):
         super().__init__(message)
         self.path = path
         self.body = body
+
+
+class PagingError(ExternalMessagesError):
+    """The server's pages cannot be trusted: it ignored ``skip``, ``filter`` or ``orderby``.
+
+    Raised instead of yielding wrong data, for example when full pages keep
+    repeating ids already yielded while ``count`` holds, or when a key-ordered
+    page comes back out of order or outside the requested range.
+
+    Attributes:
+        ignored: What the server appears to ignore: ``"skip"``, ``"filter"`` or
+            ``"orderby"``.
+    """
+
+    def __init__(self, message: str, *, ignored: str) -> None:
+        super().__init__(message)
+        self.ignored = ignored
 
 
 _STATUS_CLASSES: Mapping[int, type[APIStatusError]] = {

@@ -6,10 +6,8 @@ import asyncio
 import json
 import os
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -21,16 +19,9 @@ from external_messages_async._converter import (
     unstructure_message,
 )
 from external_messages_async.errors import ResponseDecodeError
+from tests.conftest import SPEC
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "300"))
-
-SPEC = (
-    Path(__file__).resolve().parents[2]
-    / ".."
-    / "shared"
-    / "portsip"
-    / "openapi-external-messages.json"
-).resolve()
 
 
 def item_schema() -> dict[str, Any]:
@@ -90,8 +81,6 @@ json_values = st.recursive(
     ),
     max_leaves=8,
 )
-
-pytestmark = pytest.mark.skipif(not SPEC.is_file(), reason=f"no spec at {SPEC}")
 
 
 def test_the_schema_strategy_covers_every_field_of_the_model() -> None:

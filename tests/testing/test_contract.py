@@ -1,38 +1,23 @@
-"""The fake server against PortSIP's published OpenAPI document.
-
-The spec lives beside the repository, at ``<repo>/../shared/portsip/``.
-"""
+"""The fake server against PortSIP's published OpenAPI document (tests/contract/)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import hypothesis
 import pytest
+import schemathesis
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from external_messages_async.testing import (
     MESSAGE_FIELDS,
     FakePortSIPServer,
     generate_messages,
 )
-
-SPEC = (
-    Path(__file__).resolve().parents[2]
-    / ".."
-    / "shared"
-    / "portsip"
-    / "openapi-external-messages.json"
-).resolve()
-
-if not SPEC.is_file():
-    pytest.skip(f"PortSIP OpenAPI spec not found at {SPEC}", allow_module_level=True)
-
-import schemathesis  # noqa: E402 - only worth importing when the spec is there
-from schemathesis.specs.openapi.checks import positive_data_acceptance  # noqa: E402
+from tests.conftest import SPEC
 
 AUTH = {"Authorization": "Bearer demo-token"}
 schema = schemathesis.openapi.from_path(str(SPEC))

@@ -14,7 +14,8 @@ The tree::
     │   ├── RateLimitError          429
     │   └── ServerError             5xx
     ├── ResponseDecodeError         (a 2xx answer whose body is not what PortSIP documents)
-    └── PagingError                 (the server ignored skip, filter or orderby)
+    ├── PagingError                 (the server ignored skip, filter or orderby)
+    └── ArchiveError                (sync_to_sqlite refused or failed: the database file)
 
 Nothing from aiohttp, cattrs or the JSON parser escapes to the caller: each is
 wrapped in one of the classes above, with the original kept as ``__cause__``
@@ -34,6 +35,7 @@ import orjson
 
 __all__ = [
     "APIConnectionError",
+    "ArchiveError",
     "APIStatusError",
     "APITimeoutError",
     "AuthenticationError",
@@ -213,6 +215,37 @@ class PagingError(ExternalMessagesError):
     def __init__(self, message: str, *, ignored: str) -> None:
         super().__init__(message)
         self.ignored = ignored
+
+
+class ArchiveError(ExternalMessagesError):
+    """:func:`~external_messages_async.sync_to_sqlite` cannot use its database file.
+
+    Raised before anything is written when another sync holds the file, when
+    the file is not an archive (another application's database, a newer
+    archive schema) or is not a readable SQLite database; and during a run when
+    the disk fills up, after the page being written was rolled back. The
+    message is one line that names the file and says what was kept.
+
+    Attributes:
+        reason: ``"locked"``, ``"foreign"``, ``"newer"``, ``"corrupt"``,
+            ``"disk full"``, ``"unopenable"`` or ``"database"`` (any other
+            SQLite failure).
+        path: The database file.
+    """
+
+    def __init__(self, message: str, *, reason: str, path: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.path = path
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only arguments: rebuild through a helper so that pickling
+        # (multiprocessing, a worker pool) keeps reason and path.
+        return (_archive_error, (str(self), self.reason, self.path))
+
+
+def _archive_error(message: str, reason: str, path: str) -> ArchiveError:
+    return ArchiveError(message, reason=reason, path=path)
 
 
 _STATUS_CLASSES: Mapping[int, type[APIStatusError]] = {

@@ -1,0 +1,281 @@
+"""Keep an archive: :func:`sync_to_sqlite` copies a PBX's messages into SQLite.
+
+The network side is :meth:`ExternalMessagesClient.changes`; the file side is
+:mod:`._archive_db`, run on a worker thread of its own; the decisions are in
+:mod:`._archive_rows`. :class:`ArchiveWriter` joins a stream of pages to the
+file, whatever produces the pages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import time
+from collections.abc import AsyncIterable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import attrs
+
+from ._archive_db import ArchiveDB
+from ._archive_rows import RunCounts, format_instant, message_row
+from ._models import ExternalMessage
+from .errors import ArchiveError
+
+if TYPE_CHECKING:
+    from ._client import ExternalMessagesClient
+
+__all__ = ["ArchiveWriter", "SyncSummary", "sync_to_sqlite"]
+
+T = TypeVar("T")
+
+#: How much of an error's text a failed run keeps in ``sync_state.outcome``.
+_OUTCOME_CHARS = 500
+
+
+@attrs.frozen
+class SyncSummary:
+    """What one :func:`sync_to_sqlite` run did.
+
+    Attributes:
+        new: Messages stored for the first time.
+        updated: Stored messages that changed (a new ``delivery`` or
+            ``reason``, typically) and were updated.
+        unchanged: Messages read again with nothing new: the lookback window.
+        pages: Pages read from the PBX.
+        seconds: How long the run took.
+        next_from: Where the next run starts reading: the newest
+            ``created_at`` archived minus the lookback; ``None`` while
+            nothing has been archived (the next run reads from ``since``,
+            or everything).
+    """
+
+    new: int
+    updated: int
+    unchanged: int
+    pages: int
+    seconds: float
+    next_from: datetime | None
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _outcome(exc: BaseException) -> str:
+    if isinstance(exc, asyncio.CancelledError | KeyboardInterrupt):
+        return "cancelled"
+    text = " ".join(f"failed: {type(exc).__name__}: {exc}".split())
+    return text[:_OUTCOME_CHARS]
+
+
+class ArchiveWriter:
+    """An open archive file, written from asyncio on a thread of its own.
+
+    The SQLite connection lives on one worker thread for its whole life, so
+    the event loop never waits on the disk, and the next page can be read
+    from the network while this one is written.
+
+    Use :meth:`open`, then ``async with``::
+
+        async with await ArchiveWriter.open(path) as archive:
+            stored = await archive.checkpoint()
+            counts = await archive.write(pages, final_checkpoint=lambda: json)
+
+    Args:
+        db: The archive, opened on ``pool``'s thread.
+        pool: The single worker thread that owns it.
+    """
+
+    def __init__(self, db: ArchiveDB, pool: ThreadPoolExecutor) -> None:
+        self._db = db
+        self._pool = pool
+
+    @classmethod
+    async def open(cls, path: str) -> ArchiveWriter:
+        """Lock and check the file, on a new worker thread.
+
+        Args:
+            path: The database file; created when missing.
+
+        Returns:
+            The writer.
+
+        Raises:
+            ArchiveError: The file is locked, foreign or corrupted; nothing
+                was changed.
+        """
+        pool = ThreadPoolExecutor(1, thread_name_prefix="external-messages-archive")
+        try:
+            db = await asyncio.get_running_loop().run_in_executor(
+                pool, ArchiveDB.open, path
+            )
+        except BaseException:
+            pool.shutdown(wait=False)
+            raise
+        return cls(db, pool)
+
+    async def __aenter__(self) -> ArchiveWriter:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the file and release the lock (after any write in flight)."""
+        try:
+            # Shielded: a second cancellation must not leave the lock held.
+            await asyncio.shield(self._call(self._db.close))
+        finally:
+            self._pool.shutdown(wait=False)
+
+    async def _call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(
+            self._pool, functools.partial(function, *args, **kwargs)
+        )
+
+    async def checkpoint(self) -> str | None:
+        """The checkpoint JSON the last complete run committed, or ``None``.
+
+        Returns:
+            The JSON text.
+        """
+        return await self._call(self._db.checkpoint)
+
+    async def write(
+        self,
+        pages: AsyncIterable[Sequence[ExternalMessage]],
+        *,
+        final_checkpoint: Callable[[], str | None],
+        now: Callable[[], datetime] = _utc_now,
+        on_page: Callable[[RunCounts], object] | None = None,
+    ) -> RunCounts:
+        """Write every page, one transaction each, and commit the checkpoint last.
+
+        Each page's transaction stays open until the next page arrives; when
+        ``pages`` ends, :meth:`ArchiveDB.finish_run` commits the last page
+        together with ``final_checkpoint()``. If ``pages`` raises (or the task
+        is cancelled), the rows already read are committed, the previous
+        checkpoint stays, and the run is recorded as failed.
+
+        Args:
+            pages: The pages, in order.
+            final_checkpoint: Called once ``pages`` is exhausted: the JSON to
+                resume from next time, or ``None`` to keep the previous one.
+            now: The clock for ``first_seen_at``, ``updated_at`` and the run
+                history.
+            on_page: Called with the running totals after each page.
+
+        Returns:
+            The run's totals.
+
+        Raises:
+            ArchiveError: SQLite failed, such as a full disk; the page being
+                written was rolled back.
+        """
+        db = self._db
+        await self._call(db.start_run, format_instant(now()))
+        try:
+            async for page in pages:
+                rows = [message_row(message) for message in page]
+                await self._call(db.write_page, rows)
+                if on_page is not None:
+                    on_page(db.counts)
+            checkpoint = final_checkpoint()
+        except ArchiveError as exc:
+            # The failed page was rolled back; record why, if the file still
+            # takes a write.
+            await asyncio.shield(
+                self._call(
+                    db.record_failure,
+                    finished_at=format_instant(now()),
+                    outcome=f"failed: {exc.reason}",
+                )
+            )
+            raise
+        except BaseException as exc:
+            await asyncio.shield(
+                self._call(
+                    db.finish_run,
+                    finished_at=format_instant(now()),
+                    outcome=_outcome(exc),
+                    checkpoint=None,
+                )
+            )
+            raise
+        await self._call(
+            db.finish_run,
+            finished_at=format_instant(now()),
+            outcome="ok",
+            checkpoint=checkpoint,
+        )
+        return db.counts
+
+
+def _check_path(path: str | os.PathLike[str]) -> str:
+    if not isinstance(path, str | os.PathLike):
+        raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
+    text = os.fspath(path)
+    if not isinstance(text, str):
+        raise TypeError("path must name a file with a str, not bytes")
+    if text in ("", ":memory:"):
+        raise ValueError(f"path must name a database file, got {text!r}")
+    return text
+
+
+def _check_sync_args(since: datetime | None, lookback: timedelta) -> None:
+    if since is not None:
+        if not isinstance(since, datetime):
+            raise TypeError(f"since must be a datetime, got {type(since).__name__}")
+        if since.tzinfo is None or since.utcoffset() is None:
+            raise ValueError("since must be timezone-aware, such as 2024-05-01T00:00Z")
+    if not isinstance(lookback, timedelta):
+        raise TypeError(f"lookback must be a timedelta, got {type(lookback).__name__}")
+    if lookback < timedelta(0):
+        raise ValueError(f"lookback must not be negative, got {lookback}")
+
+
+async def sync_to_sqlite(
+    client: ExternalMessagesClient,
+    path: str | os.PathLike[str],
+    *,
+    since: datetime | None = None,
+    lookback: timedelta = timedelta(days=3),
+    on_page: Callable[[SyncSummary], object] | None = None,
+    now: Callable[[], datetime] = _utc_now,
+) -> SyncSummary:
+    """Copy new and changed messages into a SQLite archive; run it every night.
+
+    Not yet wired to the change feed: see ``ArchiveWriter``.
+
+    Args:
+        client: The client of the PBX to archive.
+        path: The database file; created when missing.
+        since: On the first run, start from messages created at or after
+            this aware datetime; ``None`` reads everything. Later runs
+            start from the stored checkpoint.
+        lookback: How far before the newest archived message each run
+            re-reads, to catch delivery changes.
+        on_page: Called with the running totals after each page is written.
+        now: The clock for ``first_seen_at``, ``updated_at`` and the run
+            history (UTC now by default).
+
+    Returns:
+        The run's summary.
+
+    Raises:
+        TypeError: An argument has the wrong type.
+        ValueError: ``since`` is naive, ``lookback`` negative, or ``path``
+            names no file.
+        ArchiveError: The file is being synced by another process, belongs to
+            another application, is corrupted, or the disk filled up.
+    """
+    raise NotImplementedError

@@ -14,16 +14,18 @@ import orjson
 import pytest
 from click.testing import CliRunner, Result
 
-from external_messages_async import ExternalMessagesError, __version__, _cli
-from external_messages_async._cli import (
+import external_messages_async
+from external_messages_async import ExternalMessagesError, __version__
+from external_messages_async._converter import structure_message, unstructure_message
+from external_messages_async.cli import _app, _options, _render, _run
+from external_messages_async.cli._app import cli
+from external_messages_async.cli._errors import (
     EXIT_API_ERROR,
     EXIT_INTERRUPTED,
     EXIT_USAGE,
-    cli,
+    describe_error,
 )
-from external_messages_async._commands import describe_error
-from external_messages_async._converter import structure_message, unstructure_message
-from external_messages_async._output import CSV_FIELDS
+from external_messages_async.cli._format import CSV_FIELDS
 from external_messages_async.testing import FakePortSIPServer, ScriptedResponse
 
 from .conftest import PASSWORD, TOKEN
@@ -228,7 +230,7 @@ def test_missing_password_without_a_terminal_is_a_usage_error(
 def test_missing_password_on_a_terminal_is_asked_for_hidden(
     runner: CliRunner, pbx: FakePortSIPServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_cli, "_stdin_is_terminal", lambda: True)
+    monkeypatch.setattr(_options, "stdin_is_terminal", lambda: True)
 
     result = runner.invoke(
         cli,
@@ -256,7 +258,7 @@ def test_missing_password_on_a_terminal_is_asked_for_hidden(
 def test_ctrl_c_at_the_password_prompt_exits_130(
     runner: CliRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_cli, "_stdin_is_terminal", lambda: True)
+    monkeypatch.setattr(_options, "stdin_is_terminal", lambda: True)
 
     result = runner.invoke(
         cli, ["list", "--url", "http://x", "--username", "alice"], input=""
@@ -294,7 +296,7 @@ def test_list_defaults_to_jsonl_when_stdout_is_not_a_terminal(
 def test_list_defaults_to_a_table_on_a_terminal(
     runner: CliRunner, pbx: FakePortSIPServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_cli, "_stdout_is_terminal", lambda: True)
+    monkeypatch.setattr(_app, "stdout_is_terminal", lambda: True)
 
     result = _list(runner, pbx, "--limit", "3")
 
@@ -492,7 +494,7 @@ def test_ctrl_c_during_list_exits_130(
     async def interrupted(*args: object, **kwargs: object) -> int:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(_cli, "run_list", interrupted)
+    monkeypatch.setattr(_run, "run_list", interrupted)
 
     result = _list(runner, pbx)
 
@@ -506,7 +508,7 @@ def test_an_unexpected_bug_is_still_one_line(
     async def broken(*args: object, **kwargs: object) -> int:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(_cli, "run_list", broken)
+    monkeypatch.setattr(_run, "run_list", broken)
 
     result = _list(runner, pbx)
 
@@ -633,7 +635,7 @@ def test_serve_stops_on_ctrl_c_with_exit_0(
         seen.update(kwargs)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(_cli, "run_serve", interrupted)
+    monkeypatch.setattr(_run, "run_serve", interrupted)
 
     result = runner.invoke(
         cli,
@@ -654,7 +656,7 @@ def test_serve_stops_on_ctrl_c_with_exit_0(
     assert result.stderr.strip() == "server stopped"
     faults = seen["faults"]
     assert (faults.latency, faults.rate_503, faults.rate_429) == (0.01, 0.5, 0.0)  # type: ignore[attr-defined]
-    assert seen["token"] == _cli.DEMO_TOKEN
+    assert seen["token"] == _run.DEMO_TOKEN
 
 
 def test_serve_on_a_busy_port_is_one_line_exit_1(
@@ -672,7 +674,7 @@ def test_serve_never_prints_a_token_it_was_given(
     async def failing(**kwargs: object) -> None:
         raise ExternalMessagesError(f"something about {kwargs['token']}")
 
-    monkeypatch.setattr(_cli, "run_serve", failing)
+    monkeypatch.setattr(_run, "run_serve", failing)
 
     result = runner.invoke(cli, ["serve", "--token", TOKEN])
 
@@ -696,7 +698,7 @@ def test_describe_error_without_url_keeps_the_detail() -> None:
 
 def test_csv_sink_when_nothing_matched_still_has_the_header(tmp_path: Path) -> None:
     out = tmp_path / "empty.csv"
-    sink = _cli.Sink("csv", str(out))
+    sink = _render.Sink("csv", str(out))
 
     sink.close()
     sink.close()
@@ -723,7 +725,8 @@ def test_python_m_runs_the_same_command(
 
     with pytest.raises(SystemExit) as stopped:
         runpy.run_path(
-            str(Path(_cli.__file__).with_name("__main__.py")), run_name="__main__"
+            str(Path(external_messages_async.__file__).with_name("__main__.py")),
+            run_name="__main__",
         )
 
     assert stopped.value.code == 0
@@ -779,7 +782,7 @@ def test_a_bugs_last_resort_line_hides_the_token(
     async def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError(f"boom with {TOKEN}")
 
-    monkeypatch.setattr(_cli, "run_get", broken)
+    monkeypatch.setattr(_run, "run_get", broken)
 
     result = runner.invoke(
         cli, ["get", "--url", "http://127.0.0.1:9", "--token", TOKEN, "some-id"]
@@ -808,6 +811,14 @@ def test_secrets_in_reads_both_option_forms_and_the_environment(
     monkeypatch.setenv("PORTSIP_TOKEN", "env-token")
     monkeypatch.delenv("PORTSIP_PASSWORD", raising=False)
 
-    found = _cli._secrets_in(["list", "--token", "t1", "--password=p1", "--token"])
+    found = _options.secrets_in(["list", "--token", "t1", "--password=p1", "--token"])
 
     assert found == ["env-token", "t1", "p1"]
+
+
+def test_the_subpackage_hands_out_the_group_and_main_on_first_use() -> None:
+    import external_messages_async.cli as package
+
+    assert (package.cli, package.main) == (_app.cli, _app.main)
+    with pytest.raises(AttributeError, match="no_such_name"):
+        package.no_such_name  # noqa: B018 - the attribute access is the test

@@ -18,17 +18,16 @@ import pytest
 from rich.console import Console
 
 from external_messages_async import ExternalMessagesClient
-from external_messages_async._commands import (
+from external_messages_async.cli._format import CSV_FIELDS, written_summary
+from external_messages_async.cli._render import Sink, print_demo
+from external_messages_async.cli._run import (
     DEMO_TOKEN,
     ListOptions,
-    Sink,
-    print_demo,
     run_demo,
     run_get,
     run_list,
     run_serve,
 )
-from external_messages_async._output import CSV_FIELDS, written_summary
 from external_messages_async.testing import FakePortSIPServer, Faults, generate_messages
 
 from .conftest import TOKEN
@@ -264,7 +263,7 @@ def test_python_m_demo_prints_the_summary_within_30_seconds() -> None:
 def test_without_the_cli_extra_one_line_says_what_to_install() -> None:
     code = (
         "import sys; sys.modules['click'] = None; "
-        "from external_messages_async._cli import main; main()"
+        "from external_messages_async.cli._app import main; main()"
     )
 
     done = _python("-c", code)

@@ -15,10 +15,8 @@ from external_messages_async import (
     MessageType,
 )
 from external_messages_async._converter import structure_message, unstructure_message
-from external_messages_async._output import (
+from external_messages_async.cli._format import (
     CSV_FIELDS,
-    CsvWriter,
-    JsonlWriter,
     Tally,
     csv_row,
     jsonl_line,
@@ -26,6 +24,7 @@ from external_messages_async._output import (
     throughput,
     written_summary,
 )
+from external_messages_async.cli._render import CsvWriter, JsonlWriter
 from external_messages_async.testing import MESSAGE_FIELDS, generate_messages
 
 

@@ -1,37 +1,32 @@
-"""Turning messages into output: JSON lines, CSV, table rows and a summary.
+"""Pure formatting: a message as a JSON line, a CSV row or table cells; summary figures.
 
-Pure except for the writers, which only call ``write`` on a text stream they
-are given. Rendering with rich lives in :mod:`._cli`; this module decides what
-the rows and figures are, so it can be tested without a terminal.
+Nothing here writes or renders: every function takes values and returns
+strings or numbers, so it is tested without a terminal or an event loop. The
+sinks that write these lines live in :mod:`._render`.
 """
 
 from __future__ import annotations
 
-import csv
 import heapq
 from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime, timezone
-from typing import Protocol, TextIO
 
 import attrs
 import orjson
 
-from ._converter import unstructure_message
-from ._models import DeliveryStatus, ExternalMessage
+from .._converter import unstructure_message
+from .._models import DeliveryStatus, ExternalMessage
 
 __all__ = [
-    "written_summary",
     "CSV_FIELDS",
     "TABLE_COLUMNS",
-    "CsvWriter",
-    "JsonlWriter",
-    "MessageWriter",
     "Tally",
     "csv_row",
     "jsonl_line",
     "table_row",
     "throughput",
+    "written_summary",
 ]
 
 #: The 17 fields of an external message, in the order of PortSIP's schema.
@@ -108,74 +103,6 @@ def table_row(message: ExternalMessage, *, content_width: int = 60) -> tuple[str
         _party(message.receiver, message.receiver_name),
         _one_line(message.content, content_width),
     )
-
-
-class MessageWriter(Protocol):
-    """Something that writes messages one at a time to a stream."""
-
-    written: int
-
-    def write(self, message: ExternalMessage) -> None:
-        """Write one message."""
-
-    def finish(self) -> None:
-        """Write what is still pending (nothing for line formats)."""
-
-
-class JsonlWriter:
-    """Writes each message as one whole JSON line (see :func:`jsonl_line`).
-
-    Each message is a single ``write`` call, so a stop between two messages
-    never leaves half a line behind.
-
-    Args:
-        stream: A text stream opened for writing.
-    """
-
-    def __init__(self, stream: TextIO) -> None:
-        self._stream = stream
-        self.written = 0
-
-    def write(self, message: ExternalMessage) -> None:
-        """Write one message as one line.
-
-        Args:
-            message: The message.
-        """
-        self._stream.write(jsonl_line(message))
-        self.written += 1
-
-    def finish(self) -> None:
-        """Flush the stream."""
-        self._stream.flush()
-
-
-class CsvWriter:
-    """Writes a header of :data:`CSV_FIELDS`, then one row per message.
-
-    Args:
-        stream: A text stream opened for writing, with ``newline=""`` when it
-            is a file (as the :mod:`csv` module asks).
-    """
-
-    def __init__(self, stream: TextIO) -> None:
-        self._stream = stream
-        self._csv = csv.writer(stream)
-        self._csv.writerow(CSV_FIELDS)
-        self.written = 0
-
-    def write(self, message: ExternalMessage) -> None:
-        """Write one message as one row.
-
-        Args:
-            message: The message.
-        """
-        self._csv.writerow(csv_row(message))
-        self.written += 1
-
-    def finish(self) -> None:
-        """Flush the stream."""
-        self._stream.flush()
 
 
 def _created_key(message: ExternalMessage) -> datetime:

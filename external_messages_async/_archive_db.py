@@ -50,6 +50,7 @@ __all__ = [
     "describe_sqlite_error",
     "lock_path",
     "schema_verdict",
+    "sqlite_error_name",
 ]
 
 #: The layout version this code writes and reads.
@@ -143,21 +144,32 @@ def schema_verdict(
     return "open"
 
 
-def _error_name(exc: sqlite3.Error) -> str:
-    # sqlite_errorname exists from Python 3.11; older ones only have the text.
+_CODES_BY_TEXT = (
+    ("disk is full", "SQLITE_FULL"),
+    ("not a database", "SQLITE_NOTADB"),
+    ("malformed", "SQLITE_CORRUPT"),
+    ("unable to open", "SQLITE_CANTOPEN"),
+)
+
+
+def sqlite_error_name(exc: sqlite3.Error) -> str:
+    """SQLite's name for a failure, such as ``SQLITE_FULL``.
+
+    Args:
+        exc: What sqlite3 raised.
+
+    Returns:
+        ``exc.sqlite_errorname`` (Python 3.11+), else the name read from the
+        message's text; ``SQLITE_ERROR`` when neither says.
+    """
     name = getattr(exc, "sqlite_errorname", None)
     if isinstance(name, str):
         return name
-    text = str(exc)  # pragma: no cover - Python 3.10 only
-    for fragment, code in (  # pragma: no cover - Python 3.10 only
-        ("disk is full", "SQLITE_FULL"),
-        ("not a database", "SQLITE_NOTADB"),
-        ("malformed", "SQLITE_CORRUPT"),
-        ("unable to open", "SQLITE_CANTOPEN"),
-    ):
-        if fragment in text:
-            return code
-    return "SQLITE_ERROR"  # pragma: no cover - Python 3.10 only
+    text = str(exc)
+    return next(
+        (code for fragment, code in _CODES_BY_TEXT if fragment in text),
+        "SQLITE_ERROR",
+    )
 
 
 def describe_sqlite_error(path: str, exc: sqlite3.Error, kept: str) -> ArchiveError:
@@ -171,7 +183,7 @@ def describe_sqlite_error(path: str, exc: sqlite3.Error, kept: str) -> ArchiveEr
     Returns:
         The error, with its ``reason``.
     """
-    name = _error_name(exc)
+    name = sqlite_error_name(exc)
     if name.startswith("SQLITE_FULL"):
         return ArchiveError(
             f"the disk is full: cannot write {path}; {kept}",
@@ -255,7 +267,7 @@ class ArchiveDB:
     def __init__(self, path: str, connection: sqlite3.Connection, lock_fd: int):
         self.path = path
         self._db = connection
-        self._lock_fd: int | None = lock_fd
+        self._lock_fd = lock_fd
         self._run: int | None = None
         self._seen_at = ""
         self._open_page = 0
@@ -303,9 +315,7 @@ class ArchiveDB:
                 self._db.rollback()
         finally:
             self._db.close()
-            if self._lock_fd is not None:
-                os.close(self._lock_fd)
-                self._lock_fd = None
+            os.close(self._lock_fd)
 
     def checkpoint(self) -> str | None:
         """The newest committed checkpoint JSON, or ``None`` before any.
@@ -330,20 +340,16 @@ class ArchiveDB:
             started_at: The run's start, UTC RFC 3339.
         """
         with _sqlite_errors(self.path, "nothing was changed"):
+            # A failure leaves the transaction to close(), which rolls it back.
             self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.execute(
-                    "UPDATE sync_state SET outcome = 'interrupted' "
-                    "WHERE outcome = 'running'"
-                )
-                cursor = self._db.execute(
-                    "INSERT INTO sync_state (started_at, outcome) VALUES (?, 'running')",
-                    (started_at,),
-                )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.rollback()
-                raise
+            self._db.execute(
+                "UPDATE sync_state SET outcome = 'interrupted' WHERE outcome = 'running'"
+            )
+            cursor = self._db.execute(
+                "INSERT INTO sync_state (started_at, outcome) VALUES (?, 'running')",
+                (started_at,),
+            )
+            self._db.execute("COMMIT")
         self._run = cursor.lastrowid
         self._seen_at = started_at
 
@@ -477,8 +483,9 @@ def _inspect(path: str, connection: sqlite3.Connection) -> Verdict:
     if verdict == "open":
         problems = [row[0] for row in connection.execute("PRAGMA quick_check")]
         if problems != ["ok"]:
+            first = " ".join(problems[0].split())
             raise ArchiveError(
-                f"{path} is corrupted ({problems[0]}); nothing was changed",
+                f"{path} is corrupted ({first}); nothing was changed",
                 reason="corrupt",
                 path=path,
             )
@@ -486,18 +493,17 @@ def _inspect(path: str, connection: sqlite3.Connection) -> Verdict:
 
 
 def _create(connection: sqlite3.Connection) -> None:
-    """Lay out a new archive in one transaction (a crash leaves it empty)."""
+    """Lay out a new archive in one transaction (a crash leaves it empty).
+
+    On a failure the caller closes the connection, which rolls it back.
+    """
     connection.execute("BEGIN IMMEDIATE")
-    try:
-        for statement in _DDL:
-            connection.execute(statement)
-        connection.execute(
-            "INSERT INTO schema_version (version, applied_at) "
-            "VALUES (?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))",
-            (SCHEMA_VERSION,),
-        )
-        connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-        connection.execute("COMMIT")
-    except BaseException:
-        connection.rollback()
-        raise
+    for statement in _DDL:
+        connection.execute(statement)
+    connection.execute(
+        "INSERT INTO schema_version (version, applied_at) "
+        "VALUES (?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))",
+        (SCHEMA_VERSION,),
+    )
+    connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    connection.execute("COMMIT")

@@ -1,0 +1,64 @@
+"""Helpers for the archive tests: messages, pages, and what a database file holds."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+import attrs
+
+from external_messages_async import ExternalMessage
+from external_messages_async._converter import structure_message
+from external_messages_async.testing import generate_messages
+
+#: The fixed clock the tests give sync runs, so that runs compare exactly.
+FIXED_NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+
+
+def fixed_now() -> datetime:
+    return FIXED_NOW
+
+
+def make_messages(
+    count: int, seed: int = 3, *, prefix: str = ""
+) -> list[ExternalMessage]:
+    """Generated messages; a ``prefix`` gives ids no other prefix shares."""
+    messages = [structure_message(item) for item in generate_messages(count, seed)]
+    if prefix:
+        messages = [attrs.evolve(m, id=f"{prefix}{m.id}") for m in messages]
+    return messages
+
+
+async def pages_of(
+    messages: Sequence[ExternalMessage], size: int = 100
+) -> AsyncIterator[list[ExternalMessage]]:
+    for start in range(0, len(messages), size):
+        yield list(messages[start : start + size])
+
+
+def with_delivery(message: ExternalMessage, delivery: str) -> ExternalMessage:
+    return attrs.evolve(message, delivery=delivery)  # type: ignore[arg-type]
+
+
+def table(path: str, name: str) -> list[tuple[Any, ...]]:
+    """Every row of a table, sorted, read through a fresh connection."""
+    with sqlite3.connect(path) as db:
+        return sorted(db.execute(f"SELECT * FROM {name}").fetchall(), key=repr)
+
+
+def current_checkpoint(path: str) -> str | None:
+    with sqlite3.connect(path) as db:
+        row = db.execute(
+            "SELECT checkpoint FROM sync_state WHERE checkpoint IS NOT NULL "
+            "ORDER BY run DESC LIMIT 1"
+        ).fetchone()
+    return None if row is None else str(row[0])
+
+
+def runs(path: str) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(path) as db:
+        return db.execute(
+            "SELECT new, updated, unchanged, pages, outcome FROM sync_state ORDER BY run"
+        ).fetchall()

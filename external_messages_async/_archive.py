@@ -25,10 +25,12 @@ from ._archive_rows import RunCounts, format_instant, message_row
 from ._models import ExternalMessage
 from .errors import ArchiveError
 
+from ._changes import DEFAULT_LOOKBACK, Checkpoint
+
 if TYPE_CHECKING:
     from ._client import ExternalMessagesClient
 
-__all__ = ["ArchiveWriter", "SyncSummary", "sync_to_sqlite"]
+__all__ = ["ArchiveWriter", "SyncSummary", "next_run_from", "sync_to_sqlite"]
 
 T = TypeVar("T")
 
@@ -243,18 +245,81 @@ def _check_sync_args(since: datetime | None, lookback: timedelta) -> None:
         raise ValueError(f"lookback must not be negative, got {lookback}")
 
 
+def next_run_from(high_water: datetime | None, lookback: timedelta) -> datetime | None:
+    """Where the next run starts reading: the high-water mark minus the lookback.
+
+    Args:
+        high_water: The newest ``created_at`` archived, or ``None``.
+        lookback: The window read again.
+
+    Returns:
+        The instant, or ``None`` when nothing was archived yet.
+    """
+    if high_water is None:
+        return None
+    try:
+        return high_water - lookback
+    except OverflowError:
+        return datetime.min.replace(tzinfo=timezone.utc)
+
+
+def _summary(
+    counts: RunCounts, started: float, next_from: datetime | None
+) -> SyncSummary:
+    return SyncSummary(
+        new=counts.new,
+        updated=counts.updated,
+        unchanged=counts.unchanged,
+        pages=counts.pages,
+        seconds=time.perf_counter() - started,
+        next_from=next_from,
+    )
+
+
+def _load_checkpoint(path: str, stored: str | None) -> Checkpoint | None:
+    if stored is None:
+        return None
+    try:
+        return Checkpoint.from_json(stored)
+    except ValueError as exc:
+        raise ArchiveError(
+            f"{path} holds a checkpoint this version cannot read ({exc}); "
+            "nothing was changed",
+            reason="corrupt",
+            path=path,
+        ) from None
+
+
 async def sync_to_sqlite(
     client: ExternalMessagesClient,
     path: str | os.PathLike[str],
     *,
     since: datetime | None = None,
-    lookback: timedelta = timedelta(days=3),
+    lookback: timedelta = DEFAULT_LOOKBACK,
     on_page: Callable[[SyncSummary], object] | None = None,
     now: Callable[[], datetime] = _utc_now,
 ) -> SyncSummary:
     """Copy new and changed messages into a SQLite archive; run it every night.
 
-    Not yet wired to the change feed: see ``ArchiveWriter``.
+    Each run reads :meth:`ExternalMessagesClient.changes` from the archive's
+    checkpoint (the newest ``created_at`` stored, minus ``lookback``), and
+    upserts every message by id: a new id is inserted, a stored one whose
+    values changed (its ``delivery`` or ``reason``, typically) is updated.
+    Each page is one transaction, and the new checkpoint is committed with
+    the last page, so a run killed at any point (SIGKILL included) leaves
+    the archive as of its last page, and the next run completes it.
+
+    The file is laid out on first use (tables ``external_messages``,
+    ``sync_state`` and ``schema_version``, WAL mode, so that it can be read
+    while a sync writes). A second sync on the same file, a database of
+    another application, a corrupted file or a newer archive layout is
+    refused before anything is written or requested.
+
+    Example::
+
+        async with ExternalMessagesClient(url, token=token) as client:
+            summary = await sync_to_sqlite(client, "archive.sqlite")
+        print(summary.new, "new,", summary.updated, "updated")
 
     Args:
         client: The client of the PBX to archive.
@@ -263,8 +328,9 @@ async def sync_to_sqlite(
             this aware datetime; ``None`` reads everything. Later runs
             start from the stored checkpoint.
         lookback: How far before the newest archived message each run
-            re-reads, to catch delivery changes.
-        on_page: Called with the running totals after each page is written.
+            reads again, to catch delivery changes.
+        on_page: Called with the running totals after each page is written
+            (``next_from`` is ``None`` until the end).
         now: The clock for ``first_seen_at``, ``updated_at`` and the run
             history (UTC now by default).
 
@@ -276,6 +342,32 @@ async def sync_to_sqlite(
         ValueError: ``since`` is naive, ``lookback`` negative, or ``path``
             names no file.
         ArchiveError: The file is being synced by another process, belongs to
-            another application, is corrupted, or the disk filled up.
+            another application or a newer version, is corrupted, or the disk
+            filled up (the page being written is rolled back).
+        ExternalMessagesError: The PBX failed; the pages read so far are
+            kept, and the checkpoint stays where the last complete run left it.
     """
-    raise NotImplementedError
+    target = _check_path(path)
+    _check_sync_args(since, lookback)
+    started = time.perf_counter()
+    report = None
+    if on_page is not None:
+        callback = on_page
+
+        def report(counts: RunCounts) -> None:
+            callback(_summary(counts, started, None))
+
+    async with await ArchiveWriter.open(target) as archive:
+        previous = _load_checkpoint(target, await archive.checkpoint())
+        async with client.changes(previous, since=since, lookback=lookback) as feed:
+
+            def final_checkpoint() -> str | None:
+                return None if feed.checkpoint is None else feed.checkpoint.to_json()
+
+            counts = await archive.write(
+                feed.pages(), final_checkpoint=final_checkpoint, now=now, on_page=report
+            )
+        latest = feed.checkpoint or previous
+    stored_anything = previous is not None or counts.new > 0
+    high_water = latest.high_water if latest is not None and stored_anything else None
+    return _summary(counts, started, next_run_from(high_water, lookback))

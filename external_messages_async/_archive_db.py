@@ -29,7 +29,7 @@ import os
 import sqlite3
 import sys
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Literal
 
 from ._archive_rows import (
@@ -422,10 +422,8 @@ class ArchiveDB:
             finished_at: The run's end.
             outcome: ``"failed: ..."``.
         """
-        try:
+        with suppress(ArchiveError):
             self.finish_run(finished_at=finished_at, outcome=outcome, checkpoint=None)
-        except ArchiveError:
-            pass
 
     def _stored(self, ids: Sequence[str]) -> dict[str, Row]:
         stored: dict[str, Row] = {}

@@ -368,6 +368,11 @@ def serve(
         ) from None
 
 
+from ._sync import sync  # noqa: E402 - registered after the group exists
+
+cli.add_command(sync)
+
+
 def main() -> None:
     """Run the ``external-messages`` command with ``sys.argv``; always exits."""
     cli.main(prog_name="external-messages")

@@ -18,7 +18,6 @@ from external_messages_async._archive_db import (
     SCHEMA_VERSION,
     ArchiveDB,
     describe_sqlite_error,
-    lock_path,
     schema_verdict,
     sqlite_error_name,
 )
@@ -150,7 +149,8 @@ def test_a_new_file_gets_the_three_tables_in_wal_mode(tmp_path: Path) -> None:
 
     with sqlite3.connect(path) as db:
         tables = {
-            row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            row[0]
+            for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")
         }
         columns = [row[1] for row in db.execute("PRAGMA table_info(external_messages)")]
         indexes = [row[1] for row in db.execute("PRAGMA index_list(external_messages)")]
@@ -203,7 +203,9 @@ def test_a_newer_archive_is_refused_unchanged(tmp_path: Path) -> None:
     path = tmp_path / "archive.sqlite"
     _archive_with_rows(path, 10)
     with sqlite3.connect(path) as db:
-        db.execute("INSERT INTO schema_version VALUES (?, 'later')", (SCHEMA_VERSION + 1,))
+        db.execute(
+            "INSERT INTO schema_version VALUES (?, 'later')", (SCHEMA_VERSION + 1,)
+        )
     db.close()
     before = _digest(path)
 
@@ -317,7 +319,8 @@ def test_a_second_process_is_refused_while_the_first_holds_the_lock(
     finally:
         holder.kill()
         holder.wait()
-        assert holder.stdin is not None and holder.stdout is not None
+        assert holder.stdin is not None
+        assert holder.stdout is not None
         holder.stdin.close()
         holder.stdout.close()
 
@@ -330,7 +333,8 @@ def test_the_lock_of_a_killed_process_is_released(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         text=True,
     )
-    assert holder.stdout is not None and holder.stdin is not None
+    assert holder.stdout is not None
+    assert holder.stdin is not None
     assert holder.stdout.readline() == "holding\n"
 
     os.kill(holder.pid, signal.SIGKILL)
@@ -430,9 +434,12 @@ def test_a_full_disk_rolls_back_the_failed_page(tmp_path: Path) -> None:
     pages = db._db.execute("PRAGMA page_count").fetchone()[0]
     db._db.execute(f"PRAGMA max_page_count = {pages + 2}")
 
-    with pytest.raises(ArchiveError, match="disk is full") as info:
+    def write_the_rest() -> None:
         for start in range(200, 1000, 100):
             db.write_page(rows[start : start + 100])
+
+    with pytest.raises(ArchiveError, match="disk is full") as info:
+        write_the_rest()
     db.record_failure(finished_at=STARTED, outcome="failed: disk full")
     db.close()
 

@@ -52,7 +52,9 @@ async def test_second_run_counts_changes_and_keeps_first_seen(tmp_path: Path) ->
     messages = make_messages(120)
     await _write(path, messages)
     to_change = [m.id for m in messages if m.delivery != "DELIVERED"][:7]
-    later = [with_delivery(m, "DELIVERED") if m.id in to_change else m for m in messages]
+    later = [
+        with_delivery(m, "DELIVERED") if m.id in to_change else m for m in messages
+    ]
     later += make_messages(5, prefix="new-")
 
     counts = await _write(path, later)
@@ -158,7 +160,9 @@ async def test_cancellation_records_the_run_and_releases_the_lock(
 async def test_a_database_failure_is_recorded_and_raised(tmp_path: Path) -> None:
     path = tmp_path / "a.sqlite"
 
-    async def then_readonly(archive: ArchiveWriter) -> AsyncIterator[list[ExternalMessage]]:
+    async def then_readonly(
+        archive: ArchiveWriter,
+    ) -> AsyncIterator[list[ExternalMessage]]:
         yield make_messages(100)
         await archive._call(archive._db._db.execute, "PRAGMA max_page_count = 1")
         yield make_messages(100, prefix="c-")

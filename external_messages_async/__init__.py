@@ -12,13 +12,16 @@ a stand-in PBX for tests lives in :mod:`external_messages_async.testing`.
 """
 
 from ._auth import Auth, AuthTransport, RawResponse, TokenAuth, TokenProviderAuth
+from ._changes import ChangeFeed, Checkpoint
 from ._client import ExternalMessagesClient
 from ._converter import make_converter
 from ._filters import build_filter, quote_literal
+from ._keywalk import MessageScan
 from ._login import LoginFlow, PasswordAuth
 from ._models import DeliveryStatus, Direction, ExternalMessage, MessageType, Page
 from ._pagination import MessagePager, WalkStats
 from ._retry import RetryPolicy
+from ._scan import ScanStats
 from ._version import __version__
 from .errors import (
     APIConnectionError,
@@ -45,6 +48,8 @@ __all__ = [
     "AuthTransport",
     "AuthenticationError",
     "BadRequestError",
+    "ChangeFeed",
+    "Checkpoint",
     "ClientStateError",
     "DeliveryStatus",
     "Direction",
@@ -54,6 +59,7 @@ __all__ = [
     "ExternalMessagesError",
     "LoginFlow",
     "MessagePager",
+    "MessageScan",
     "MessageType",
     "NotFoundError",
     "Page",
@@ -64,6 +70,7 @@ __all__ = [
     "RawResponse",
     "ResponseDecodeError",
     "RetryPolicy",
+    "ScanStats",
     "ServerError",
     "TokenAuth",
     "TokenProviderAuth",

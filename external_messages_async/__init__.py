@@ -11,6 +11,7 @@ Errors live in :mod:`external_messages_async.errors` and are re-exported here;
 a stand-in PBX for tests lives in :mod:`external_messages_async.testing`.
 """
 
+from ._archive import SyncSummary, sync_to_sqlite
 from ._auth import Auth, AuthTransport, RawResponse, TokenAuth, TokenProviderAuth
 from ._changes import ChangeFeed, Checkpoint
 from ._client import ExternalMessagesClient
@@ -27,6 +28,7 @@ from .errors import (
     APIConnectionError,
     APIStatusError,
     APITimeoutError,
+    ArchiveError,
     AuthenticationError,
     BadRequestError,
     ClientStateError,
@@ -44,6 +46,7 @@ __all__ = [
     "APIConnectionError",
     "APIStatusError",
     "APITimeoutError",
+    "ArchiveError",
     "Auth",
     "AuthTransport",
     "AuthenticationError",
@@ -72,6 +75,7 @@ __all__ = [
     "RetryPolicy",
     "ScanStats",
     "ServerError",
+    "SyncSummary",
     "TokenAuth",
     "TokenProviderAuth",
     "WalkStats",
@@ -79,4 +83,5 @@ __all__ = [
     "build_filter",
     "make_converter",
     "quote_literal",
+    "sync_to_sqlite",
 ]

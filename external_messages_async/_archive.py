@@ -22,10 +22,9 @@ import attrs
 
 from ._archive_db import ArchiveDB
 from ._archive_rows import RunCounts, format_instant, message_row
+from ._changes import DEFAULT_LOOKBACK, Checkpoint
 from ._models import ExternalMessage
 from .errors import ArchiveError
-
-from ._changes import DEFAULT_LOOKBACK, Checkpoint
 
 if TYPE_CHECKING:
     from ._client import ExternalMessagesClient

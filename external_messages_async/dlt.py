@@ -53,7 +53,9 @@ _COLUMNS: dict[str, Any] = {
 
 
 def _record(message: ExternalMessage) -> dict[str, Any]:
-    record = dict(zip(MESSAGE_COLUMNS, message_row(message), strict=True))
+    record: dict[str, Any] = dict(
+        zip(MESSAGE_COLUMNS, message_row(message), strict=True)
+    )
     record["created_at"] = message.created_at
     return record
 

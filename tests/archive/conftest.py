@@ -8,10 +8,11 @@ from datetime import datetime, timezone
 from typing import Any
 
 import attrs
+import pytest
 
-from external_messages_async import ExternalMessage
-from external_messages_async._converter import structure_message
-from external_messages_async.testing import generate_messages
+from external_messages_async import ExternalMessage, ExternalMessagesClient
+from external_messages_async._converter import parse_datetime, structure_message
+from external_messages_async.testing import FakePortSIPServer, generate_messages
 
 #: The fixed clock the tests give sync runs, so that runs compare exactly.
 FIXED_NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
@@ -62,3 +63,24 @@ def runs(path: str) -> list[tuple[Any, ...]]:
         return db.execute(
             "SELECT new, updated, unchanged, pages, outcome FROM sync_state ORDER BY run"
         ).fetchall()
+
+
+@pytest.fixture
+async def pbx() -> AsyncIterator[FakePortSIPServer]:
+    """A fake PBX with 1,000 generated messages (seed 1) on the test's loop."""
+    async with FakePortSIPServer(messages=1000, seed=1) as server:
+        yield server
+
+
+@pytest.fixture
+async def client(pbx: FakePortSIPServer) -> AsyncIterator[ExternalMessagesClient]:
+    async with ExternalMessagesClient(pbx.url, token=pbx.token) as client:
+        yield client
+
+
+def newest(server: FakePortSIPServer) -> datetime:
+    return max(parse_datetime(m["created_at"]) for m in server.messages)
+
+
+def list_requests(server: FakePortSIPServer) -> int:
+    return sum(1 for r in server.requests if r.path.endswith("/external_messages"))

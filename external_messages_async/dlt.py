@@ -103,18 +103,21 @@ def external_messages(
     # Checks base_url and every option now; the run makes its own client.
     ExternalMessagesClient(base_url, **client_options)
 
+    cursor = dlt.sources.incremental(
+        "created_at", initial_value=since or _EPOCH, lag=lookback.total_seconds()
+    )
+
     async def messages(
-        created_at: Any = dlt.sources.incremental(
-            "created_at",
-            initial_value=since or _EPOCH,
-            lag=lookback.total_seconds(),
-        ),
+        created_at: Any = cursor,
     ) -> AsyncIterator[list[dict[str, Any]]]:
+        # dlt hands each run its own copy of the cursor, with the state loaded.
         start: datetime = created_at.start_value
-        async with ExternalMessagesClient(base_url, **client_options) as client:
-            async with client.scan(since=start, page_size=page_size) as scan:
-                async for page in scan.pages():
-                    yield [_record(m) for m in page if m.id is not None]
+        async with (
+            ExternalMessagesClient(base_url, **client_options) as client,
+            client.scan(since=start, page_size=page_size) as scan,
+        ):
+            async for page in scan.pages():
+                yield [_record(m) for m in page if m.id is not None]
 
     resource: DltResource = dlt.resource(
         messages,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -84,3 +85,7 @@ def newest(server: FakePortSIPServer) -> datetime:
 
 def list_requests(server: FakePortSIPServer) -> int:
     return sum(1 for r in server.requests if r.path.endswith("/external_messages"))
+
+
+def files_in(folder: Path) -> list[str]:
+    return sorted(item.name for item in folder.iterdir())

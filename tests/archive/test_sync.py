@@ -22,6 +22,7 @@ from external_messages_async.testing import FakePortSIPServer
 from .conftest import (
     FIXED_NOW,
     current_checkpoint,
+    files_in,
     fixed_now,
     list_requests,
     newest,
@@ -230,7 +231,7 @@ async def test_bad_arguments_fail_before_any_request_or_file(
         await sync_to_sqlite(client, tmp_path / "a.sqlite", **kwargs)  # type: ignore[arg-type]
 
     assert pbx.requests == []
-    assert list(tmp_path.iterdir()) == []
+    assert files_in(tmp_path) == []
 
 
 @pytest.mark.parametrize(

@@ -203,9 +203,9 @@ def sync(
         summary = run_sync(work(), secrets=conn.secrets, url=conn.url, err=err)
     except CliError as exc:
         if exc.exit_code == EXIT_INTERRUPTED:
-            exc.message = (
-                f"interrupted: the pages written so far are kept in {db}; "
-                "the next run picks up from its last complete run"
+            err.print(
+                f"interrupted: {db} keeps the pages written; the next run picks up",
+                markup=False,
             )
         raise
     click.echo(summary_line(summary))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -89,3 +91,28 @@ def list_requests(server: FakePortSIPServer) -> int:
 
 def files_in(folder: Path) -> list[str]:
     return sorted(item.name for item in folder.iterdir())
+
+
+class Pbx:
+    """The fake PBX on its own thread, able to hold the k-th list request."""
+
+    def __init__(self, server: FakePortSIPServer) -> None:
+        self.server = server
+        self.hold_at: int | None = None
+        self.seen = 0
+        self.reached = threading.Event()
+        self.release = threading.Event()
+        server.on_list_page = self._on_list_page
+
+    async def _on_list_page(
+        self, server: FakePortSIPServer, skip: int, top: int
+    ) -> None:
+        self.seen += 1
+        if self.seen == self.hold_at:
+            self.reached.set()
+            await asyncio.get_running_loop().run_in_executor(None, self.release.wait)
+
+    def arm(self, hold_at: int | None) -> None:
+        self.hold_at, self.seen = hold_at, 0
+        self.reached.clear()
+        self.release.clear()

@@ -10,13 +10,11 @@ or write).
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import signal
 import subprocess
 import sys
 import textwrap
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -27,7 +25,7 @@ import pytest
 from external_messages_async._converter import format_datetime, parse_datetime
 from external_messages_async.testing import FakePortSIPServer
 
-from .conftest import FIXED_NOW, current_checkpoint, table
+from .conftest import FIXED_NOW, Pbx, current_checkpoint, table
 
 _CHILD = textwrap.dedent(
     """
@@ -49,31 +47,6 @@ _CHILD = textwrap.dedent(
     asyncio.run(main())
     """
 )
-
-
-class Pbx:
-    """The fake PBX on its own thread, able to hold the k-th list request."""
-
-    def __init__(self, server: FakePortSIPServer) -> None:
-        self.server = server
-        self.hold_at: int | None = None
-        self.seen = 0
-        self.reached = threading.Event()
-        self.release = threading.Event()
-        server.on_list_page = self._on_list_page
-
-    async def _on_list_page(
-        self, server: FakePortSIPServer, skip: int, top: int
-    ) -> None:
-        self.seen += 1
-        if self.seen == self.hold_at:
-            self.reached.set()
-            await asyncio.get_running_loop().run_in_executor(None, self.release.wait)
-
-    def arm(self, hold_at: int | None) -> None:
-        self.hold_at, self.seen = hold_at, 0
-        self.reached.clear()
-        self.release.clear()
 
 
 def _start(pbx: Pbx, path: Path) -> subprocess.Popen[str]:

@@ -302,6 +302,7 @@ def test_a_real_process_refuses_a_corrupted_file_unchanged(
     code, out, err = _run(pbx_thread, db)
 
     assert code == 1
+    assert out == ""
     assert len(err.splitlines()) == 1
     assert err.startswith(f"error: {db} is corrupted or not a SQLite database")
     assert _digest(db) == before

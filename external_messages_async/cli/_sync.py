@@ -72,8 +72,6 @@ class DurationType(click.ParamType):  # type: ignore[type-arg]  # generic only i
         self, value: Any, param: click.Parameter | None, ctx: click.Context | None
     ) -> timedelta:
         """Parse the flag's value, or fail with click's usage error."""
-        if isinstance(value, timedelta):
-            return value
         try:
             return parse_duration(str(value))
         except ValueError as exc:

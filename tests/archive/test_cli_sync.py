@@ -187,6 +187,26 @@ def test_a_foreign_database_is_one_error_line(
     ]
 
 
+def test_an_interrupted_sync_says_what_it_kept(
+    runner: CliRunner,
+    pbx_thread: FakePortSIPServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def interrupted(*args: object, **kwargs: object) -> SyncSummary:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("external_messages_async._archive.sync_to_sqlite", interrupted)
+    db = tmp_path / "a.sqlite"
+
+    result = runner.invoke(cli, _args(pbx_thread, db))
+
+    assert result.exit_code == 130
+    assert result.stderr.splitlines() == [
+        f"interrupted: {db} keeps the pages written; the next run picks up"
+    ]
+
+
 async def test_the_progress_display_counts_pages_on_a_terminal(tmp_path: Path) -> None:
     buffer = io.StringIO()
     err = Console(file=buffer, force_terminal=True, width=120)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import pickle
 import sqlite3
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -234,9 +235,20 @@ async def test_bad_arguments_fail_before_any_request_or_file(
     assert files_in(tmp_path) == []
 
 
+class _BytesPath:
+    def __fspath__(self) -> bytes:
+        return b"archive.sqlite"
+
+
 @pytest.mark.parametrize(
     ("path", "error"),
-    [(":memory:", ValueError), ("", ValueError), (b"a.db", TypeError), (3, TypeError)],
+    [
+        (":memory:", ValueError),
+        ("", ValueError),
+        (b"a.db", TypeError),
+        (_BytesPath(), TypeError),
+        (3, TypeError),
+    ],
 )
 async def test_a_path_must_name_a_file(
     client: ExternalMessagesClient, path: object, error: type[Exception]
@@ -264,3 +276,11 @@ def _text(value: datetime) -> str:
     from external_messages_async._converter import format_datetime
 
     return format_datetime(value)
+
+
+def test_archive_errors_survive_pickling() -> None:
+    error = ArchiveError("a.db is locked", reason="locked", path="a.db")
+
+    copy = pickle.loads(pickle.dumps(error))
+
+    assert (str(copy), copy.reason, copy.path) == ("a.db is locked", "locked", "a.db")

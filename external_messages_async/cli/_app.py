@@ -271,7 +271,7 @@ def list_(
     try:
         written = run_sync(work(), err=err, conn=conn, since=lambda: sink.written_at)
     except CliError as exc:
-        if exc.exit_code == EXIT_API_ERROR and exc.message is not None:
+        if exc.exit_code == EXIT_API_ERROR and exc.message and sink.written:
             summary = stop_summary(
                 sink.written, sink.target, partial=sink.partial, skip=skip
             )

@@ -145,6 +145,9 @@ def describe_error(
         after = f"after {tried}" if tried else "in time"
         return f"no answer from {_host(url)} {after}{each}"
     if isinstance(exc, APIConnectionError):
-        where = f"cannot reach {url}: " if url else ""
-        return f"{where}{detail}" + (f" ({tried})" if tried else "")
+        if not url:
+            return detail
+        return (
+            f"cannot reach {url}" + (f" after {tried}" if tried else "") + f": {detail}"
+        )
     return detail

@@ -406,3 +406,33 @@ def test_table_format_into_a_file_is_refused_in_favour_of_csv_or_jsonl(
         "jsonl or --format csv (see --help)"
     )
     assert not out.exists()
+
+
+def test_describe_error_without_elapsed_still_counts_attempts() -> None:
+    line = describe_error(APIConnectionError("refused"), url="http://h", attempts=2)
+
+    assert line == "cannot reach http://h after 2 attempts: refused"
+
+
+def test_library_warnings_show_as_warning_lines_on_stderr(
+    runner: CliRunner, pbx: FakePortSIPServer
+) -> None:
+    """A count that falls mid-walk is the library's warning; it reaches stderr only."""
+    doomed = [str(m["id"]) for m in pbx.messages[-5:]]
+
+    def delete_once(server: FakePortSIPServer, skip: int, top: int) -> None:
+        if skip == 100 and doomed:
+            server.delete_messages(doomed)
+            doomed.clear()
+
+    pbx.on_list_page = delete_once
+
+    result = _list(runner, pbx, "--format", "jsonl", "--page-size", "100")
+
+    assert result.exit_code == 0, result.output
+    warnings = [
+        line for line in result.stderr.splitlines() if line.startswith("warning:")
+    ]
+    assert len(warnings) == 1
+    assert "count fell from 250 to 245" in warnings[0]
+    assert "warning" not in result.stdout

@@ -277,7 +277,7 @@ class MessageScan:
 
     **Checked.** A page out of ``created_at`` order, or holding a message
     outside the range asked for, raises
-    :class:`~external_messages_async.errors.PagingError` (``ignored`` names
+    ``PagingError`` (``ignored`` names
     ``"orderby"`` or ``"filter"``) before anything of it is yielded.
 
     **Not scannable.** Messages without a ``created_at`` cannot be read by

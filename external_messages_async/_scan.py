@@ -294,7 +294,7 @@ class ScanStats:
         """Account for one accepted page.
 
         Args:
-            step: What :func:`accept` returned for it.
+            step: What ``accept()`` returned for it.
         """
         self.pages += 1
         self.items += len(step.items)

@@ -92,7 +92,7 @@ async def test_bad_credentials_raise_portsips_message_after_one_request(
     server: AuthServer, client_for: ClientFor, secret_watch: SecretWatch
 ) -> None:
     client = client_for(server, username=USERNAME, password="wrong-" + PASSWORD)
-    secret_watch.extra.append("wrong-" + PASSWORD)
+    secret_watch.add("wrong-" + PASSWORD)
 
     with pytest.raises(AuthenticationError) as caught:
         await client.get("m1")
@@ -100,7 +100,7 @@ async def test_bad_credentials_raise_portsips_message_after_one_request(
     assert LOGIN_FAILED in str(caught.value)
     assert caught.value.code == "UNAUTHORIZED"
     assert server.paths() == ["POST /api/login/oauth/token"]
-    secret_watch.assert_absent(str(caught.value), repr(caught.value), caught.value.body)
+    secret_watch.assert_clean(str(caught.value), repr(caught.value), caught.value.body)
     await client.aclose()
 
 
@@ -308,7 +308,7 @@ async def test_second_401_after_the_replay_is_final(
         "POST /api/login/oauth/token",
         "GET /api/external_messages/m2",
     ]
-    secret_watch.assert_absent(str(caught.value), repr(caught.value))
+    secret_watch.assert_clean(str(caught.value), repr(caught.value))
     await client.aclose()
 
 
@@ -378,7 +378,7 @@ async def test_two_factor_answer_raises_and_asks_for_a_token(
     assert "two-factor" in str(caught.value)
     assert "token=" in str(caught.value)
     assert server.paths() == ["POST /api/auth/sign_in"]
-    secret_watch.assert_absent(str(caught.value), repr(caught.value))
+    secret_watch.assert_clean(str(caught.value), repr(caught.value))
     await client.aclose()
 
 
@@ -441,6 +441,6 @@ async def test_reprs_hold_no_secret(
 
     shown = [repr(client), str(client), repr(client._http.auth), str(client._http.auth)]
 
-    secret_watch.assert_absent(*shown)
+    secret_watch.assert_clean(*shown)
     assert server.issued  # a token was issued, so the check above had one to look for
     await client.aclose()

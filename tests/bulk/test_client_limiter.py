@@ -7,10 +7,9 @@ from typing import Any
 
 import pytest
 
-from external_messages_async import ExternalMessagesClient, RateLimitError, RetryPolicy
+from external_messages_async import ExternalMessagesClient, RateLimitError
 from external_messages_async._limiter import Limiter
-
-FAST_RETRY = RetryPolicy(max_retries=3, backoff_base=0.001, backoff_cap=0.002)
+from tests.conftest import FAST_RETRY
 
 
 def _messages(count: int) -> list[dict[str, Any]]:

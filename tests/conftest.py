@@ -4,10 +4,12 @@
 - ``FAST_RETRY``: a retry policy that never slows a test down.
 - ``SecretWatch`` and ``watching_secrets()``: the scan that fails a test whose
   log records (every phase, every logger, at DEBUG) or output hold a secret.
+- ``wait_until()``: wait for a condition, instead of sleeping and hoping.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Iterable, Iterator
@@ -35,6 +37,16 @@ WATCHED_LOGGERS = (
     "aiohttp.web",
     "asyncio",
 )
+
+
+async def wait_until(condition: Callable[[], bool]) -> None:
+    """Wait until ``condition()`` holds, e.g. until tasks are parked in a queue.
+
+    For states that have no event to wait on; pytest-timeout ends a wait that
+    never succeeds.
+    """
+    while not condition():  # noqa: ASYNC110 - the states polled have no event
+        await asyncio.sleep(0.001)
 
 
 def render(record: logging.LogRecord) -> str:

@@ -4,7 +4,8 @@
 - ``FAST_RETRY``: a retry policy that never slows a test down.
 - ``SecretWatch`` and ``watching_secrets()``: the scan that fails a test whose
   log records (every phase, every logger, at DEBUG) or output hold a secret.
-- ``wait_until()``: wait for a condition, instead of sleeping and hoping.
+- ``wait_until()``, ``settle()`` and ``cancel_and_count()``: wait for a
+  condition or for the loop to run what is ready, instead of sleeping and hoping.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -47,6 +49,37 @@ async def wait_until(condition: Callable[[], bool]) -> None:
     """
     while not condition():  # noqa: ASYNC110 - the states polled have no event
         await asyncio.sleep(0.001)
+
+
+#: Loop turns a cancelled call may take to end: enough for the finally blocks
+#: and the socket close it runs, far too few to wait for a timer or the server.
+PROMPT_TURNS = 20
+
+
+async def cancel_and_count(task: asyncio.Task[Any]) -> int:
+    """Cancel ``task``; return the event-loop turns it took to end.
+
+    A zero-length sleep lets ready callbacks and ready sockets run but no
+    timer that is not due, so a task that ends within a few turns waited for
+    neither a backoff sleep nor an answer that never comes.
+    """
+    task.cancel()
+    turns = 0
+    while not task.done() and turns <= PROMPT_TURNS:
+        await asyncio.sleep(0)
+        turns += 1
+    if not task.done():
+        with contextlib.suppress(asyncio.CancelledError):
+            await task  # let it end before the test fails, not after
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return turns
+
+
+async def settle() -> None:
+    """Let callbacks scheduled by a close or a cancel run."""
+    for _ in range(3):
+        await asyncio.sleep(0)
 
 
 def render(record: logging.LogRecord) -> str:

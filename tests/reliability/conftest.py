@@ -9,7 +9,6 @@ during the test) shows up in any log record, at any level and from any logger
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -115,34 +114,3 @@ def other_tasks(before: set[asyncio.Task[Any]]) -> set[asyncio.Task[Any]]:
         and not task.done()
         and not _server_side(task)
     }
-
-
-#: Loop turns a cancelled call may take to end: enough for the finally blocks
-#: and the socket close it runs, far too few to wait for a timer or the server.
-PROMPT_TURNS = 20
-
-
-async def cancel_and_count(task: asyncio.Task[Any]) -> int:
-    """Cancel ``task``; return the event-loop turns it took to end.
-
-    A zero-length sleep lets ready callbacks and ready sockets run but no
-    timer that is not due, so a task that ends within a few turns waited for
-    neither a backoff sleep nor an answer that never comes.
-    """
-    task.cancel()
-    turns = 0
-    while not task.done() and turns <= PROMPT_TURNS:
-        await asyncio.sleep(0)
-        turns += 1
-    if not task.done():
-        with contextlib.suppress(asyncio.CancelledError):
-            await task  # let it end before the test fails, not after
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    return turns
-
-
-async def settle() -> None:
-    """Let callbacks scheduled by a close or a cancel run."""
-    for _ in range(3):
-        await asyncio.sleep(0)

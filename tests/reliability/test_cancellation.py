@@ -21,18 +21,9 @@ import pytest
 from external_messages_async import ExternalMessagesClient, RetryPolicy
 from external_messages_async.errors import ClientStateError
 from external_messages_async.testing import FakePortSIPServer, ScriptedResponse
-from tests.conftest import wait_until
+from tests.conftest import PROMPT_TURNS, cancel_and_count, settle, wait_until
 
-from .conftest import (
-    PASSWORD,
-    PROMPT_TURNS,
-    USERNAME,
-    acquired,
-    cancel_and_count,
-    client_for,
-    other_tasks,
-    settle,
-)
+from .conftest import PASSWORD, USERNAME, acquired, client_for, other_tasks
 
 
 async def assert_nothing_left(

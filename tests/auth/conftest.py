@@ -81,7 +81,11 @@ class AuthServer:
         self.revoke_status = 200
         self.drop_revoke = False
         self.login_delay = 0.0
-        self.page_delay = 0.0
+        #: Logins wait until this is set (clear it to hold them on the wire).
+        self.login_gate = asyncio.Event()
+        self.login_gate.set()
+        #: Called before each list page is answered, e.g. to move a FakeClock.
+        self.on_page: Callable[[], None] = lambda: None
         self.data_script: list[int] = []
         # What happened.
         self.requests: list[Recorded] = []
@@ -192,6 +196,7 @@ class AuthServer:
         if fields.get("grant_type") != "password" or fields.get("scope") != "all":
             return _error(400, "VALIDATE_FAILED", "bad grant")
         await asyncio.sleep(self.login_delay)
+        await self.login_gate.wait()
         refused = self._password_login(fields)
         if refused is not None:
             return refused
@@ -201,6 +206,7 @@ class AuthServer:
     async def _sign_in(self, request: web.Request) -> web.Response:
         fields = await self._record(request)
         await asyncio.sleep(self.login_delay)
+        await self.login_gate.wait()
         refused = self._password_login(fields)
         if refused is not None:
             return refused
@@ -240,7 +246,7 @@ class AuthServer:
         refused = await self._check_data_call(request)
         if refused is not None:
             return refused
-        await asyncio.sleep(self.page_delay)
+        self.on_page()
         skip = int(request.query.get("skip", "0"))
         top = int(request.query.get("top", "100"))
         page = self.messages[skip : skip + top]

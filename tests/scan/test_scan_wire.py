@@ -329,3 +329,55 @@ async def test_a_sequential_scan_closes_without_tasks(serve: Serve) -> None:
     assert aiter(items) is items
     assert ids == ["m000", "m001", "m002"]
     assert other_tasks() == set()
+
+
+async def test_a_server_ignoring_orderby_raises_before_yielding(serve: Serve) -> None:
+    served = await serve(tied(10, 1), ignore_query={"orderby"})
+    yielded: list[str | None] = []
+
+    async def consume() -> None:
+        async for message in served.client.scan(page_size=5):
+            yielded.append(message.id)
+
+    with pytest.raises(PagingError, match="out of order") as caught:
+        await consume()
+
+    assert caught.value.ignored == "orderby"
+    assert yielded == []
+
+
+async def test_a_server_ignoring_filter_raises_before_yielding_a_repeat(
+    serve: Serve,
+) -> None:
+    served = await serve(tied(10, 1), ignore_query={"filter"})
+    yielded: list[str | None] = []
+
+    async def consume() -> None:
+        async for message in served.client.scan(page_size=5):
+            yielded.append(message.id)
+
+    with pytest.raises(PagingError) as caught:
+        await consume()
+
+    assert caught.value.ignored == "filter"
+    assert yielded == ["m000", "m001", "m002", "m003", "m004"]
+
+
+async def test_a_server_capping_top_is_read_to_the_end(serve: Serve) -> None:
+    """Pages shorter than asked for, with count saying more: the walk goes on."""
+    served = await serve(tied(20, 3), max_top=3)
+
+    ids = [m.id async for m in served.client.scan(page_size=10)]
+
+    assert ids == [f"m{i:03d}" for i in range(20)]
+
+
+async def test_a_server_ignoring_skip_only_unbalances_the_slices(serve: Serve) -> None:
+    """Every boundary lands on the first message: fewer slices, same messages."""
+    served = await serve(tied(30, 1), ignore_query={"skip"})
+
+    scan = served.client.scan(page_size=5, concurrency=4)
+    ids = [m.id async for m in scan]
+
+    assert ids == [f"m{i:03d}" for i in range(30)]
+    assert scan.stats.slices == 2

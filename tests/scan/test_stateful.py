@@ -86,10 +86,9 @@ class _World(RuleBasedStateMachine):
     def change_delivery(self, index: int, delivery: str) -> None:
         assert self.server is not None
         if self.messages:
-            message = self.messages[index % len(self.messages)]
-            message["delivery"] = delivery
-            message["reason"] = "blocked" if delivery == "ERR" else ""
-            self.server.messages_changed()
+            message_id = self.messages[index % len(self.messages)]["id"]
+            reason = "blocked" if delivery == "ERR" else ""
+            self.server.update_message(message_id, delivery=delivery, reason=reason)
 
     def teardown(self) -> None:
         async def close() -> None:

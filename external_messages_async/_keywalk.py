@@ -85,6 +85,18 @@ class KeyPages:
 
 
 _END = object()
+_UNKNOWN = object()
+
+
+async def _all(*steps: Coroutine[Any, Any, Any]) -> list[Any]:
+    """Run ``steps`` at once; if one fails, cancel the others before raising."""
+    tasks = [asyncio.ensure_future(step) for step in steps]
+    try:
+        return await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 class _Feeder:
@@ -133,6 +145,7 @@ class ScanPages:
         self.stats = ScanStats()
         self._sources: collections.deque[KeyPages | _Feeder] | None = None
         self._feeders: list[_Feeder] = []
+        self._undated: int | object | None = _UNKNOWN
         self._done = False
         #: Whether the scan was closed before its end.
         self.closed = False
@@ -158,7 +171,9 @@ class ScanPages:
             if page is not None:
                 return page
             self._sources.popleft()
-        self.stats.without_created_at = await self._count_undated()
+        if self._undated is _UNKNOWN:
+            self._undated = await self._count_undated()
+        self.stats.without_created_at = self._undated  # type: ignore[assignment]  # counted by now
         self._done = True
         raise StopAsyncIteration
 
@@ -178,14 +193,16 @@ class ScanPages:
         # range, read in created_at order, are the boundaries (one request of
         # top=1 for the count, then one per boundary, all at once). Only the
         # balance depends on them: the slices cover the range whatever they are.
+        # The messages without created_at are counted meanwhile, to save
+        # the round trip a sequential scan spends on them at its end.
         text = build_filter(since=lower, until=scan.until, extra=scan.filter)
         assert text is not None  # since is always given
-        first = await scan.fetch(text, ASCENDING, 1, 0)
+        first, self._undated = await _all(
+            scan.fetch(text, ASCENDING, 1, 0), self._count_undated()
+        )
         slices = min(scan.concurrency, math.ceil(first.count / scan.page_size))
         offsets = split_offsets(first.count, max(slices, 1))
-        heads = await asyncio.gather(
-            *(scan.fetch(text, ASCENDING, 1, offset) for offset in offsets)
-        )
+        heads = await _all(*(scan.fetch(text, ASCENDING, 1, at) for at in offsets))
         points = [
             page.items[0].created_at
             for page in heads

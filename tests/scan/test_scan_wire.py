@@ -15,6 +15,7 @@ from external_messages_async import (
     PagingError,
     ServerError,
 )
+from external_messages_async._keywalk import _all
 from external_messages_async.testing import FakePortSIPServer, ScriptedResponse
 
 from .conftest import Served, at, other_tasks, wire
@@ -381,3 +382,25 @@ async def test_a_server_ignoring_skip_only_unbalances_the_slices(serve: Serve) -
 
     assert ids == [f"m{i:03d}" for i in range(30)]
     assert scan.stats.slices == 2
+
+
+async def test_a_failed_setup_request_cancels_the_others() -> None:
+    """The slices' setup requests run at once; one failing cancels the rest."""
+    cancelled = asyncio.Event()
+
+    async def fails() -> None:
+        await asyncio.sleep(0)
+        raise ServerError("down", status=503)
+
+    async def waits() -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    with pytest.raises(ServerError):
+        await _all(waits(), fails())
+
+    assert cancelled.is_set()
+    assert other_tasks() == set()

@@ -225,7 +225,14 @@ class ScanPages:
         assert self._sources is not None
         scan = self._scan
         total = self._slice_total
-        while len(self._sources) < scan.concurrency and self._next_slice < total:
+        running = sum(not feeder.task.done() for feeder in self._feeders)
+        # Slices finished early wait for their turn; at most twice as many
+        # slices as run at once are kept, to bound what they hold.
+        while (
+            running < scan.concurrency
+            and len(self._sources) < 2 * scan.concurrency
+            and self._next_slice < total
+        ):
             index = self._next_slice
             if index + 1 < total and len(self._bounds) <= index + 1:
                 await self._read_bounds(index + 1)
@@ -238,11 +245,12 @@ class ScanPages:
             self._sources.append(feeder)
             self._feeders.append(feeder)
             self.stats.slices += 1
+            running += 1
 
     async def _read_bounds(self, first: int) -> None:
-        """Read the boundaries of slices ``first`` to ``first + concurrency - 1``."""
+        """Read the boundaries of the next ``2 * concurrency`` slices from ``first``."""
         scan = self._scan
-        indexes = range(first, min(first + scan.concurrency, self._slice_total))
+        indexes = range(first, min(first + 2 * scan.concurrency, self._slice_total))
         heads = await _all(
             *(
                 scan.fetch(self._range, ASCENDING, 1, self._offsets[index - 1])
@@ -344,10 +352,11 @@ class MessageScan:
     time slices of about 8 pages each (at least ``K``), holding about as
     many messages each, and ``K`` slices are walked at once, yielded in
     order. The boundaries come from the data: one ``top=1`` request gives
-    the count, then one ``top=1`` request per boundary (``K`` at a time, as
+    the count, then one ``top=1`` request per boundary (``2 * K`` at a time, as
     slices start) reads the message at each evenly spaced offset in
-    ``created_at`` order. A slice waiting for its turn holds its pages, so
-    at most about ``8 * K`` pages are held, however large the range. Leave
+    ``created_at`` order. A slice that ends before its turn holds its pages;
+    at most ``2 * K`` slices are kept at once, so at most about ``16 * K``
+    pages are held, however large the range. Leave
     the scan with ``async with`` (or ``aclose()``) to stop every slice at
     once::
 

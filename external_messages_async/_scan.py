@@ -183,7 +183,7 @@ def accept(walk: KeyWalk, items: Sequence[ExternalMessage], count: int) -> Step:
 
     Returns:
         The next state and the messages to yield. The walk is done after an
-        empty page, or a short page that holds every match (``count``).
+        empty page, or a page that holds every match (``count``).
 
     Raises:
         PagingError: A message lies outside the requested range or is one
@@ -218,7 +218,7 @@ def accept(walk: KeyWalk, items: Sequence[ExternalMessage], count: int) -> Step:
             lower, seen = created, set()
         seen.add(message.id)
         fresh.append(message)
-    done = not items or (len(items) < walk.page_size and len(items) >= count)
+    done = not items or len(items) >= count
     after = attrs.evolve(walk, lower=lower, seen=frozenset(seen), done=done)
     if not done and after == walk:
         raise PagingError(

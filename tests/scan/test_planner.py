@@ -112,10 +112,17 @@ def test_accept_goes_on_after_a_short_page_when_count_says_more_match() -> None:
     assert not step.walk.done
 
 
-def test_accept_goes_on_after_a_full_page() -> None:
-    step = accept(KeyWalk(page_size=1), [model("a", 1)], count=1)
+def test_accept_goes_on_after_a_full_page_when_more_match() -> None:
+    step = accept(KeyWalk(page_size=1), [model("a", 1)], count=2)
 
     assert not step.walk.done
+
+
+def test_accept_ends_the_walk_on_a_full_page_holding_every_match() -> None:
+    """No request for an empty page when the last one was exactly full."""
+    step = accept(KeyWalk(page_size=1), [model("a", 1)], count=1)
+
+    assert step.walk.done
 
 
 def test_accept_refuses_a_page_out_of_order() -> None:

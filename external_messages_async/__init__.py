@@ -24,6 +24,7 @@ from ._pagination import MessagePager, WalkStats
 from ._retry import RetryPolicy
 from ._scan import ScanStats
 from ._version import __version__
+from ._watch import MessageWatch
 from .errors import (
     APIConnectionError,
     APIStatusError,
@@ -64,6 +65,7 @@ __all__ = [
     "MessagePager",
     "MessageScan",
     "MessageType",
+    "MessageWatch",
     "NotFoundError",
     "Page",
     "PagingError",

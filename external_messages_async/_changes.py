@@ -312,7 +312,8 @@ class ChangeFeed:
         self.start = attrs.evolve(
             feed_start(checkpoint, since, lookback), page_size=page_size
         )
-        #: The checkpoint to save after the latest run, once it completed.
+        #: The checkpoint to save after the latest run, once it read its last
+        #: page; ``None`` before, and after a run cut short.
         self.checkpoint: Checkpoint | None = None
         #: What the latest run read.
         self.stats = ScanStats()

@@ -29,6 +29,7 @@ from ._pagination import (
 from ._retry import RetryPolicy
 from ._session import DEFAULT_MAX_RESPONSE_BYTES, HTTPSession
 from ._urls import api_root, collection_url, item_url
+from ._watch import MessageWatch
 from .errors import ExternalMessagesError
 
 __all__ = ["ExternalMessagesClient"]
@@ -431,8 +432,8 @@ class ExternalMessagesClient:
             filter: An OData filter ANDed with the key range, sent verbatim.
             search: A free-text search, sent verbatim.
             page_size: Messages per request, 1 to 100.
-            concurrency: Time slices walked at once, ``>= 1``, balanced by
-                count and yielded in order.
+            concurrency: Time slices walked at once, ``>= 1``; slices of
+                about 8 pages, balanced by count, yielded in order.
 
         Returns:
             The scan: an async iterator and async context manager with
@@ -498,6 +499,51 @@ class ExternalMessagesClient:
             since=since,
             lookback=lookback,
             page_size=page_size,
+        )
+
+    def watch(
+        self,
+        *,
+        since: datetime | None = None,
+        poll_interval: float = 5.0,
+        updates: bool = False,
+    ) -> MessageWatch:
+        """Yield each new message once, as it appears, forever.
+
+        The watch polls with the change-feed machinery: it waits longer while
+        nothing comes (up to ``poll_interval``), drops ids it already yielded
+        (remembering the last 10 000), logs and outlives connection errors,
+        5xx and 429 answers, and raises on authentication and permission
+        errors. ``break``, ``aclose()`` or cancelling the task stop it at
+        once. See :class:`MessageWatch`::
+
+            async with client.watch() as watch:
+                async for message in watch:
+                    if message.direction == "IN":
+                        await reply_to(message)
+
+        Args:
+            since: Yield messages created from this instant on,
+                timezone-aware; ``None`` yields only messages newer than the
+                PBX's newest when the watch starts.
+            poll_interval: The longest wait between polls, in seconds.
+            updates: Also yield a recent message again when its ``delivery``
+                or ``reason`` changed.
+
+        Returns:
+            The watch: an endless async iterator and async context manager.
+
+        Raises:
+            TypeError: An argument has the wrong type.
+            ValueError: ``since`` is naive or ``poll_interval`` is not a
+                positive, finite number.
+        """
+        return MessageWatch(
+            self._key_fetch(None),
+            retry=self.retry,
+            since=since,
+            poll_interval=poll_interval,
+            updates=updates,
         )
 
     @overload

@@ -17,6 +17,7 @@ asyncio are imported only when a command runs.
 
 from __future__ import annotations
 
+import shutil
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -173,6 +174,13 @@ _CHOICES = {
 @click.option("--orderby", help="A sort, such as 'created_at desc'.")
 @click.option("--limit", type=click.IntRange(min=1), help="The most messages to fetch.")
 @click.option(
+    "--skip",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Pass over this many matching messages first (to resume an export).",
+)
+@click.option(
     "--page-size",
     type=click.IntRange(1, 100),
     default=100,
@@ -188,8 +196,9 @@ _CHOICES = {
 @click.option(
     "--output",
     "-o",
-    type=click.Path(dir_okay=False, writable=True),
-    help="Write to this file instead of stdout.",
+    type=click.Path(dir_okay=False),
+    help="Write to this file (jsonl or csv) instead of stdout; it is replaced "
+    "only when the export completes.",
 )
 def list_(
     msg_type: tuple[str, ...],
@@ -201,6 +210,7 @@ def list_(
     raw_filter: str | None,
     orderby: str | None,
     limit: int | None,
+    skip: int,
     page_size: int,
     fmt: Format | None,
     output: str | None,
@@ -208,14 +218,22 @@ def list_(
 ) -> None:
     """List messages from a PBX, filtered, as a table, JSON lines or CSV.
 
-    Writing to a file or a pipe shows a progress bar on stderr. Ctrl-C stops
-    cleanly: what was written stays valid.
+    Records go to stdout (or --output) and nowhere else; progress, warnings
+    and errors go to stderr. On a terminal, table rows appear as pages
+    arrive. Writing to a file or a pipe shows a progress bar on stderr when
+    stderr is a terminal. Ctrl-C or a failure keeps what was written (in
+    FILE.partial for --output) and says which --skip resumes.
     """
     from .._filters import build_filter
-    from ._format import written_summary
+    from ._format import stop_summary, written_summary
     from ._render import Sink
     from ._run import ListOptions, run_list
 
+    if fmt == "table" and output is not None:
+        raise click.UsageError(
+            "--format table is for the terminal; write a file with --format "
+            "jsonl or --format csv"
+        )
     try:
         query = build_filter(
             msg_type=msg_type, direction=direction, delivery=delivery,
@@ -225,10 +243,19 @@ def list_(
         raise click.UsageError(str(exc)) from None
     conn = connection_from(**connection)
     to_terminal = output is None and stdout_is_terminal()
-    sink = Sink(fmt or ("table" if to_terminal else "jsonl"), output)
+    sink = Sink(
+        fmt or ("table" if to_terminal else "jsonl"),
+        output,
+        width=shutil.get_terminal_size().columns,
+    )
     err = stderr_console()
     options = ListOptions(
-        filter=query, search=search, orderby=orderby, limit=limit, page_size=page_size
+        filter=query,
+        search=search,
+        orderby=orderby,
+        limit=limit,
+        page_size=page_size,
+        skip=skip,
     )
 
     async def work() -> int:
@@ -242,15 +269,16 @@ def list_(
             )
 
     try:
-        written = run_sync(work(), secrets=conn.secrets, url=conn.url, err=err)
+        written = run_sync(work(), err=err, conn=conn, since=lambda: sink.written_at)
     except CliError as exc:
-        if exc.exit_code == EXIT_API_ERROR and sink.written:
-            exc.message = (
-                f"{exc.message} ({written_summary(sink.written, sink.target)})"
+        if exc.exit_code == EXIT_API_ERROR and exc.message and sink.written:
+            summary = stop_summary(
+                sink.written, sink.target, partial=sink.partial, skip=skip
             )
+            exc.message = f"{exc.message} ({summary})"
         raise
     if not to_terminal:
-        err.print(written_summary(written, sink.target))
+        err.print(written_summary(written, sink.target), markup=False)
 
 
 @cli.command()
@@ -259,29 +287,30 @@ def list_(
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["table", "jsonl"]),
-    default="table",
+    type=click.Choice(["record", "table", "jsonl"]),
+    default="record",
     show_default=True,
-    help="Output format.",
+    help="Output format: every field of each message, one per line; a table "
+    "row each; or JSON lines.",
 )
 def get(
     ids: tuple[str, ...],
     fmt: Format,
     **connection: Any,
 ) -> None:
-    """Print messages by id."""
+    """Print messages by id, in full."""
     from ._render import Sink
     from ._run import run_get
 
     conn = connection_from(**connection)
-    sink = Sink(fmt)
+    sink = Sink(fmt, width=shutil.get_terminal_size().columns)
     err = stderr_console()
 
     async def work() -> int:
         async with make_client(conn) as client:
             return await run_get(client, ids, sink)
 
-    run_sync(work(), secrets=conn.secrets, url=conn.url, err=err)
+    run_sync(work(), err=err, conn=conn)
 
 
 def _rate_option(name: str, help: str) -> Callable[[F], F]:
@@ -355,8 +384,8 @@ def serve(
                 port=port, messages=messages, seed=seed, token=token,
                 faults=faults, console=Console(highlight=False),
             ),
-            secrets=[token] if token != DEMO_TOKEN else [],
             err=err,
+            secrets=[token] if token != DEMO_TOKEN else [],
         )  # fmt: skip
     except CliError as exc:
         if exc.exit_code != EXIT_INTERRUPTED:
@@ -376,3 +405,10 @@ cli.add_command(sync)
 def main() -> None:
     """Run the ``external-messages`` command with ``sys.argv``; always exits."""
     cli.main(prog_name="external-messages")
+
+
+# Commands in their own modules, registered here (imported last: they use the
+# shared option helpers, not this module).
+from ._watch import watch  # noqa: E402
+
+cli.add_command(watch)

@@ -17,6 +17,7 @@ import contextlib
 import logging
 import os
 import sys
+import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import attrs
 import click
 
-from ._errors import EXIT_INTERRUPTED, CliError, describe_error, redact
+from ._errors import EXIT_INTERRUPTED, CliError, describe_error, flag_wording, redact
 
 if TYPE_CHECKING:
     import ssl as ssl_module
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from .._client import ExternalMessagesClient
+    from ..errors import ExternalMessagesError
 
 __all__ = [
     "Connection",
@@ -146,7 +148,8 @@ class Connection:
         domain: The tenant's SIP domain, or ``None``.
         insecure: Skip TLS certificate verification.
         ca_file: A PEM file of trusted authorities, or ``None``.
-        timeout: Seconds one request may take.
+        timeout: Seconds one attempt may take.
+        max_retries: Retries after a failed attempt.
         user_scope: Read the signed-in user's own messages.
     """
 
@@ -158,6 +161,7 @@ class Connection:
     insecure: bool
     ca_file: str | None
     timeout: float
+    max_retries: int
     user_scope: bool
 
     @property
@@ -172,7 +176,8 @@ def _ssl_setting(conn: Connection) -> ssl_module.SSLContext | bool | None:
     if conn.insecure and conn.ca_file:
         raise click.UsageError("--insecure and --ca-file cannot be used together")
     if conn.insecure:
-        return False
+        # Plain http has no certificate to skip; saying so would only alarm.
+        return None if conn.url.lower().startswith("http://") else False
     if conn.ca_file:
         try:
             return ssl_module.create_default_context(cafile=conn.ca_file)
@@ -214,11 +219,12 @@ def make_client(conn: Connection) -> ExternalMessagesClient:
             conn.url,
             ssl=ssl,
             timeout=conn.timeout,
+            max_retries=conn.max_retries,
             user_scope=conn.user_scope,
             **credentials,
         )
     except ValueError as exc:
-        raise click.UsageError(redact(str(exc), conn.secrets)) from None
+        raise click.UsageError(flag_wording(redact(str(exc), conn.secrets))) from None
 
 
 def connection_from(
@@ -231,6 +237,7 @@ def connection_from(
     insecure: bool,
     ca_file: str | None,
     timeout: float,
+    max_retries: int,
     user_scope: bool,
 ) -> Connection:
     """Check the flags of :func:`connection_options`, asking for a password if needed.
@@ -244,6 +251,7 @@ def connection_from(
         insecure: ``--insecure``.
         ca_file: ``--ca-file``.
         timeout: ``--timeout``.
+        max_retries: ``--max-retries``.
         user_scope: ``--user-scope``.
 
     Returns:
@@ -276,6 +284,7 @@ def connection_from(
         insecure=insecure,
         ca_file=ca_file,
         timeout=timeout,
+        max_retries=max_retries,
         user_scope=user_scope,
     )
 
@@ -345,7 +354,17 @@ def connection_options(function: Callable[..., Any]) -> Callable[..., Any]:
             type=click.FloatRange(min=0, min_open=True),
             default=30.0,
             show_default=True,
-            help="Seconds one request may take.",
+            help=(
+                "Seconds one attempt may take; each retry gets as long again, "
+                "plus a backoff pause."
+            ),
+        ),
+        click.option(
+            "--max-retries",
+            type=click.IntRange(min=0),
+            default=3,
+            show_default=True,
+            help="Retries after a failed attempt (no answer, 429, 5xx); 0 for none.",
         ),
     ]
     for option in reversed(options):
@@ -356,9 +375,10 @@ def connection_options(function: Callable[..., Any]) -> Callable[..., Any]:
 def run_sync(
     coro: Awaitable[T],
     *,
-    secrets: Sequence[str | None] = (),
-    url: str | None = None,
     err: Console,
+    conn: Connection | None = None,
+    secrets: Sequence[str | None] = (),
+    since: Callable[[], float] | None = None,
 ) -> T:
     """Run a command's async function to its end, turning failures into a CliError.
 
@@ -366,9 +386,12 @@ def run_sync(
 
     Args:
         coro: The awaitable to run in a new event loop.
-        secrets: Values to hide in the error line.
-        url: The PBX address, named in connection errors.
         err: The stderr console.
+        conn: The connection, for the wording of an error (its address,
+            attempts and timeout) and the secrets to hide.
+        secrets: More values to hide in the error line.
+        since: Gives the :func:`time.monotonic` time the failing stretch of
+            work began (such as the last page written); default the start.
 
     Returns:
         What the awaitable returned.
@@ -382,12 +405,37 @@ def run_sync(
         with _library_warnings(err):
             return await coro
 
+    started = time.monotonic()
     try:
         return asyncio.run(guarded())
     except KeyboardInterrupt:
         raise CliError(None, EXIT_INTERRUPTED) from None
     except ExternalMessagesError as exc:
-        raise CliError(redact(describe_error(exc, url=url), secrets)) from None
+        line = describe_error(
+            exc,
+            url=conn.url if conn else None,
+            attempts=_attempts(exc, conn),
+            elapsed=time.monotonic() - max(started, since() if since else started),
+            timeout=conn.timeout if conn else None,
+        )
+        hidden = [*secrets, *(conn.secrets if conn else ())]
+        raise CliError(redact(line, hidden)) from None
+
+
+def _attempts(exc: ExternalMessagesError, conn: Connection | None) -> int | None:
+    """How many attempts a failed request made: the exception's count if it has one.
+
+    Without one, a request that got no answer used every retry, since the
+    client retries such a request until ``--max-retries`` runs out.
+    """
+    from ..errors import APIConnectionError
+
+    counted = getattr(exc, "attempts", None)
+    if isinstance(counted, int):
+        return counted
+    if isinstance(exc, APIConnectionError) and conn is not None:
+        return conn.max_retries + 1
+    return None
 
 
 def stderr_console() -> Console:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from ._errors import CliError
-from ._format import Tally, throughput, written_summary
+from ._format import Tally, stop_summary, throughput
 from ._render import progress_bar
 
 if TYPE_CHECKING:
@@ -53,6 +53,7 @@ class ListOptions:
         orderby: The sort, or ``None``.
         limit: The most messages to fetch, or ``None`` for all.
         page_size: Messages per request, 1 to 100.
+        skip: How many matching messages to pass over first.
     """
 
     filter: str | None = None
@@ -60,6 +61,7 @@ class ListOptions:
     orderby: str | None = None
     limit: int | None = None
     page_size: int = 100
+    skip: int = 0
 
 
 async def run_list(
@@ -72,9 +74,11 @@ async def run_list(
 ) -> int:
     """Fetch every matching message and write it to ``sink``; the core of ``list``.
 
-    The sink is closed however this ends. When it ends by cancellation or
-    Ctrl-C, one line on ``err`` says how many messages were written, and the
-    interruption goes on to the caller.
+    Each page is written as it arrives. The sink is closed however this ends:
+    a file is renamed into place only when the walk completed, else what was
+    written is kept as ``FILE.partial``. When it ends by cancellation or
+    Ctrl-C, one line on ``err`` says what was kept and which ``--skip``
+    resumes, and the interruption goes on to the caller.
 
     Args:
         client: An open client.
@@ -93,6 +97,7 @@ async def run_list(
     pager = client.list(
         page_size=options.page_size,
         limit=options.limit,
+        skip=options.skip,
         filter=options.filter,
         search=options.search,
         orderby=options.orderby,
@@ -100,16 +105,16 @@ async def run_list(
     bar = progress_bar(err) if progress else None
     started = time.perf_counter()
     try:
+        sink.open()
         with bar if bar is not None else contextlib.nullcontext():
             task = bar.add_task("messages", total=None, rate="") if bar else None
             async for page in pager.pages():
-                for message in page.items:
-                    sink.write(message)
+                sink.write_page(page.items)
                 if bar is not None and task is not None:
                     total = (
-                        page.count
+                        page.count - options.skip
                         if options.limit is None
-                        else min(page.count, options.limit)
+                        else min(page.count - options.skip, options.limit)
                     )
                     rate = throughput(sink.written, time.perf_counter() - started)
                     bar.update(
@@ -121,8 +126,12 @@ async def run_list(
     except (asyncio.CancelledError, KeyboardInterrupt):
         sink.close(complete=False)
         err.print(
-            f"interrupted: {written_summary(sink.written, sink.target)}",
+            "interrupted: "
+            + stop_summary(
+                sink.written, sink.target, partial=sink.partial, skip=options.skip
+            ),
             highlight=False,
+            markup=False,
         )
         raise
     except BaseException:
@@ -155,17 +164,20 @@ async def run_get(
     from .._models import ExternalMessage
     from ..errors import NotFoundError
 
+    found: list[ExternalMessage] = []
     missing: list[str] = []
     failures: list[BaseException] = []
     try:
         results = await client.get_many(ids, return_exceptions=True)
         for message_id, result in zip(ids, results, strict=True):
             if isinstance(result, ExternalMessage):
-                sink.write(result)
+                found.append(result)
             elif isinstance(result, NotFoundError):
                 missing.append(message_id)
             else:
                 failures.append(result)
+        if found:
+            sink.write_page(found)
     except BaseException:
         sink.close(complete=False)
         raise

@@ -16,7 +16,7 @@ from click.testing import CliRunner, Result
 
 import external_messages_async
 from external_messages_async import ExternalMessagesError, __version__
-from external_messages_async._converter import structure_message, unstructure_message
+from external_messages_async._converter import structure_message
 from external_messages_async.cli import _app, _options, _render, _run
 from external_messages_async.cli._app import cli
 from external_messages_async.cli._errors import (
@@ -25,7 +25,7 @@ from external_messages_async.cli._errors import (
     EXIT_USAGE,
     describe_error,
 )
-from external_messages_async.cli._format import CSV_FIELDS
+from external_messages_async.cli._format import CSV_FIELDS, message_fields
 from external_messages_async.testing import FakePortSIPServer, ScriptedResponse
 
 from .conftest import PASSWORD, TOKEN
@@ -55,7 +55,7 @@ def _served(
         if filter
         else (lambda m: True)
     )
-    return [unstructure_message(structure_message(m)) for m in pbx.messages if keep(m)]
+    return [message_fields(structure_message(m)) for m in pbx.messages if keep(m)]
 
 
 # --- help, version, usage ------------------------------------------------------------
@@ -271,7 +271,7 @@ def test_ctrl_c_at_the_password_prompt_exits_130(
 # --- list -----------------------------------------------------------------------------
 
 
-def test_list_jsonl_is_exactly_the_unstructured_messages(
+def test_list_jsonl_is_every_message_with_all_17_fields(
     runner: CliRunner, pbx: FakePortSIPServer
 ) -> None:
     result = _list(runner, pbx, "--format", "jsonl", "--page-size", "37")
@@ -279,6 +279,7 @@ def test_list_jsonl_is_exactly_the_unstructured_messages(
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert [orjson.loads(line) for line in lines] == _served(pbx)
+    assert all(list(orjson.loads(line)) == list(CSV_FIELDS) for line in lines)
     assert result.stderr.strip() == "250 messages written to stdout"
 
 
@@ -371,16 +372,29 @@ def test_list_with_limit_stops_there(runner: CliRunner, pbx: FakePortSIPServer) 
     assert len(result.stdout.splitlines()) == 120
 
 
-def test_insecure_warns_on_stderr(runner: CliRunner, pbx: FakePortSIPServer) -> None:
+def test_insecure_with_plain_http_does_not_warn_about_tls(
+    runner: CliRunner, pbx: FakePortSIPServer
+) -> None:
     result = _list(runner, pbx, "--insecure", "--limit", "1", "--format", "jsonl")
 
     assert result.exit_code == 0, result.output
-    warnings = [
-        line for line in result.stderr.splitlines() if line.startswith("warning:")
-    ]
-    assert len(warnings) == 1
-    assert "verification is disabled" in warnings[0]
+    assert result.stderr == "1 message written to stdout\n"
     assert len(result.stdout.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [("https://pbx:8887", False), ("HTTP://pbx:8887", None), ("http://pbx", None)],
+)
+def test_insecure_turns_verification_off_only_for_https(
+    url: str, expected: bool | None
+) -> None:
+    conn = _options.connection_from(
+        url=url, token=TOKEN, username=None, password=None, domain=None,
+        insecure=True, ca_file=None, timeout=1.0, max_retries=0, user_scope=False,
+    )  # fmt: skip
+
+    assert _options._ssl_setting(conn) is expected
 
 
 def test_unreachable_host_is_one_line_exit_1(
@@ -448,10 +462,11 @@ def test_bad_filter_400_is_one_line_exit_1(
     assert "rejected the request" in _one_error_line(result)
 
 
-def test_a_failure_mid_way_keeps_what_was_written_and_says_how_much(
+def test_a_failure_mid_way_keeps_a_partial_file_and_says_how_to_resume(
     runner: CliRunner, pbx: FakePortSIPServer, tmp_path: Path
 ) -> None:
     out = tmp_path / "m.jsonl"
+    out.write_text("yesterday\n")
     pbx.script([ScriptedResponse(), ScriptedResponse(status=403)])
 
     result = _list(runner, pbx, "--output", str(out), "--page-size", "50")
@@ -459,8 +474,28 @@ def test_a_failure_mid_way_keeps_what_was_written_and_says_how_much(
     assert result.exit_code == EXIT_API_ERROR
     line = _one_error_line(result)
     assert "may not read" in line
-    assert line.endswith(f"(50 messages written to {out})")
-    assert [orjson.loads(x) for x in out.read_text().splitlines()] == _served(pbx)[:50]
+    assert line.endswith(
+        f"(50 messages kept in {out}.partial; --skip 50 resumes after them)"
+    )
+    assert out.read_text() == "yesterday\n"
+    partial = tmp_path / "m.jsonl.partial"
+    assert [orjson.loads(x) for x in partial.read_text().splitlines()] == _served(pbx)[
+        :50
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.jsonl", "m.jsonl.partial"]
+
+
+def test_resuming_with_skip_fetches_the_rest(
+    runner: CliRunner, pbx: FakePortSIPServer, tmp_path: Path
+) -> None:
+    rest = tmp_path / "rest.jsonl"
+
+    result = _list(runner, pbx, "--skip", "200", "-o", str(rest))
+
+    assert result.exit_code == 0, result.output
+    assert [orjson.loads(x) for x in rest.read_text().splitlines()] == _served(pbx)[
+        200:
+    ]
 
 
 def test_a_refused_login_leaves_an_existing_output_file_alone(

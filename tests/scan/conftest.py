@@ -81,5 +81,7 @@ def other_tasks() -> set[asyncio.Task[Any]]:
         task
         for task in asyncio.all_tasks()
         if task is not asyncio.current_task()
-        and not task.get_coro().__qualname__.startswith("RequestHandler.")  # type: ignore[union-attr]  # every task here runs a coroutine
+        and not getattr(task.get_coro(), "__qualname__", "").startswith(
+            "RequestHandler."
+        )
     }

@@ -15,7 +15,7 @@ from external_messages_async import (
     ExternalMessage,
     ServerError,
 )
-from external_messages_async.testing import ScriptedResponse
+from external_messages_async.testing import ScriptedResponse, ServerClock
 
 from .conftest import Served, at, wire
 
@@ -180,15 +180,22 @@ async def test_clock_skew_between_client_and_pbx_loses_nothing(
     serve: Serve, skew: timedelta
 ) -> None:
     """The PBX stamps messages by its own clock, 10 minutes off the client's."""
-    pbx_now = datetime.now(timezone.utc) + skew
-    served = await serve([wire("a", (pbx_now - at(0)).total_seconds())])
+    clock = ServerClock((datetime.now(timezone.utc) + skew).replace(microsecond=0))
+    served = await serve([], clock=clock)
+    before = served.server.add_messages(3)
     first = served.client.changes(lookback=timedelta(0))
     await drain(first)
-    served.server.insert_messages([wire("b", (pbx_now - at(0)).total_seconds() + 1)])
+    same_second = served.server.add_message()
+    clock.advance(1)
+    later = served.server.add_messages(2)
 
     second = served.client.changes(first.checkpoint, lookback=timedelta(0))
+    ids = await drain(second)
 
-    assert await drain(second) == ["b"]
+    assert first.checkpoint is not None
+    assert first.checkpoint.high_water == clock.now() - timedelta(seconds=1)
+    assert first.checkpoint.ids_at_high_water == {m["id"] for m in before}
+    assert ids == [same_second["id"], *(m["id"] for m in later)]
 
 
 @pytest.mark.parametrize(

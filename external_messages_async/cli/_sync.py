@@ -198,7 +198,7 @@ def sync(
             )
 
     try:
-        summary = run_sync(work(), secrets=conn.secrets, url=conn.url, err=err)
+        summary = run_sync(work(), err=err, conn=conn)
     except CliError as exc:
         if exc.exit_code == EXIT_INTERRUPTED:
             err.print(

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import attrs
 
 from ._archive_db import ArchiveDB
-from ._archive_rows import RunCounts, format_instant, message_row
+from ._archive_rows import PagePlan, RunCounts, format_instant, message_row
 from ._changes import DEFAULT_LOOKBACK, Checkpoint
 from ._models import ExternalMessage
 from .errors import ArchiveError
@@ -143,6 +143,11 @@ class ArchiveWriter:
             self._pool, functools.partial(function, *args, **kwargs)
         )
 
+    def _submit(
+        self, function: Callable[..., T], *args: Any
+    ) -> asyncio.Future[T]:
+        return asyncio.get_running_loop().run_in_executor(self._pool, function, *args)
+
     async def checkpoint(self) -> str | None:
         """The checkpoint JSON the last complete run committed, or ``None``.
 
@@ -184,33 +189,44 @@ class ArchiveWriter:
         """
         db = self._db
         await self._call(db.start_run, format_instant(now()))
+        # The page being written, on the worker thread, while the loop reads
+        # the next one from the network.
+        writing: asyncio.Future[PagePlan] | None = None
         try:
             async for page in pages:
                 rows = [message_row(message) for message in page]
-                await self._call(db.write_page, rows)
+                if writing is not None:
+                    await writing
+                    if on_page is not None:
+                        on_page(db.counts)
+                writing = self._submit(db.write_page, rows)
+            if writing is not None:
+                await writing
                 if on_page is not None:
                     on_page(db.counts)
             checkpoint = final_checkpoint()
-        except ArchiveError as exc:
-            # The failed page was rolled back; record why, if the file still
-            # takes a write.
-            await asyncio.shield(
-                self._call(
-                    db.record_failure,
-                    finished_at=format_instant(now()),
-                    outcome=f"failed: {exc.reason}",
-                )
-            )
-            raise
         except BaseException as exc:
-            await asyncio.shield(
-                self._call(
-                    db.finish_run,
-                    finished_at=format_instant(now()),
-                    outcome=_outcome(exc),
-                    checkpoint=None,
+            failure = await _written_or_failed(writing, exc)
+            finished_at = format_instant(now())
+            if isinstance(failure, ArchiveError):
+                # The failed page was rolled back; record why, if the file
+                # still takes a write.
+                await asyncio.shield(
+                    self._call(
+                        db.record_failure,
+                        finished_at=finished_at,
+                        outcome=f"failed: {failure.reason}",
+                    )
                 )
-            )
+            else:
+                await asyncio.shield(
+                    self._call(
+                        db.finish_run,
+                        finished_at=finished_at,
+                        outcome=_outcome(failure),
+                        checkpoint=None,
+                    )
+                )
             raise
         await self._call(
             db.finish_run,
@@ -219,6 +235,23 @@ class ArchiveWriter:
             checkpoint=checkpoint,
         )
         return db.counts
+
+
+async def _written_or_failed(
+    writing: asyncio.Future[PagePlan] | None, exc: BaseException
+) -> BaseException:
+    """Let a page write in flight end; return what failed the run.
+
+    A failed write (a full disk) is the run's failure even when the feed
+    failed too, since it decides what the file holds.
+    """
+    if writing is None:
+        return exc
+    try:
+        await asyncio.shield(writing)
+    except ArchiveError as write_error:
+        return write_error
+    return exc
 
 
 def _check_path(path: str | os.PathLike[str]) -> str:

@@ -299,6 +299,10 @@ class ArchiveDB:
                 # fsync; a power cut may lose the last commits, never the
                 # consistency of rows and checkpoint.
                 connection.execute("PRAGMA synchronous = NORMAL")
+                # No checkpoint (and its fsyncs) every 1,000 pages mid-run:
+                # it would cost more than writing the rows. close() moves the
+                # run's log into the file once.
+                connection.execute("PRAGMA wal_autocheckpoint = 0")
                 if verdict == "create":
                     _create(connection)
         except BaseException:
@@ -313,6 +317,10 @@ class ArchiveDB:
         try:
             if self._db.in_transaction:
                 self._db.rollback()
+            # Best effort: a full disk or a busy reader leaves the log to a
+            # later checkpoint; the committed pages are safe in it either way.
+            with suppress(sqlite3.Error):
+                self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
         finally:
             self._db.close()
             os.close(self._lock_fd)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
-from enum import Enum
 
 import attrs
 
@@ -50,23 +49,15 @@ def format_instant(value: datetime) -> str:
     Returns:
         The text, ending in ``Z``.
     """
-    if value.tzinfo is not None:
+    if value.tzinfo is not None and value.tzinfo is not timezone.utc:
         value = value.astimezone(timezone.utc)
     return format_datetime(value)
 
 
-def _text(value: object) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return format_instant(value)
-    if isinstance(value, Enum):
-        return str(value.value)
-    return str(value)
-
-
 def message_row(message: ExternalMessage) -> Row:
     """Turn a message into its archive row: enums as their text, times as UTC text.
+
+    Written out field by field: it runs for every message synced.
 
     Args:
         message: The message.
@@ -74,7 +65,27 @@ def message_row(message: ExternalMessage) -> Row:
     Returns:
         The values of :data:`MESSAGE_COLUMNS`, in order.
     """
-    return tuple(_text(getattr(message, name)) for name in MESSAGE_COLUMNS)
+    msg_type, direction = message.msg_type, message.direction
+    delivery, created = message.delivery, message.created_at
+    return (
+        message.id,
+        message.config_id,
+        message.sender,
+        message.sender_name,
+        message.receiver,
+        message.receiver_name,
+        message.channel_name,
+        message.channel_number,
+        message.brand,
+        message.did,
+        None if msg_type is None else msg_type.value,
+        None if direction is None else direction.value,
+        message.content,
+        message.reason,
+        None if delivery is None else delivery.value,
+        message.provider_msg_id,
+        None if created is None else format_instant(created),
+    )
 
 
 @attrs.frozen

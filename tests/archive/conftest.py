@@ -13,7 +13,11 @@ from typing import Any
 import attrs
 import pytest
 
-from external_messages_async import ExternalMessage, ExternalMessagesClient
+from external_messages_async import (
+    DeliveryStatus,
+    ExternalMessage,
+    ExternalMessagesClient,
+)
 from external_messages_async._converter import parse_datetime, structure_message
 from external_messages_async.testing import FakePortSIPServer, generate_messages
 
@@ -43,7 +47,7 @@ async def pages_of(
 
 
 def with_delivery(message: ExternalMessage, delivery: str) -> ExternalMessage:
-    return attrs.evolve(message, delivery=delivery)  # type: ignore[arg-type]
+    return attrs.evolve(message, delivery=DeliveryStatus(delivery))
 
 
 def table(path: str, name: str) -> list[tuple[Any, ...]]:

@@ -118,7 +118,14 @@ def _copy(source: Path | None, target: Path) -> Path:
     return target
 
 
-Scenario = tuple[Pbx, "Path | None", tuple[list[tuple[Any, ...]], "str | None"]]
+Scenario = tuple[Pbx, "Path | None", tuple[list[tuple[Any, ...]], "str | None"], int]
+"""The PBX, the archive a run starts from, what one clean run leaves, its requests."""
+
+
+def _request(scenario: Scenario, where: str) -> int:
+    """The first, middle or last list request of a clean run."""
+    requests = scenario[3]
+    return {"first": 1, "middle": (requests + 1) // 2, "last": requests}[where]
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +136,7 @@ def first_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
         pbx = Pbx(running)
         clean = tmp_path_factory.mktemp("clean") / "first.sqlite"
         _clean_run(pbx, clean)
-        yield pbx, None, _contents(clean)
+        yield pbx, None, _contents(clean), pbx.seen
 
 
 @pytest.fixture(scope="module")
@@ -155,30 +162,30 @@ def second_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
         )
         clean = _copy(before, folder / "second.sqlite")
         _clean_run(pbx, clean)
-        yield pbx, before, _contents(clean)
+        yield pbx, before, _contents(clean), pbx.seen
 
 
-@pytest.mark.parametrize("request_number", [1, 6, 11])
+@pytest.mark.parametrize("where", ["first", "middle", "last"])
 def test_first_run_killed_while_waiting_for_a_page(
-    first_run: Scenario, tmp_path: Path, request_number: int
+    first_run: Scenario, tmp_path: Path, where: str
 ) -> None:
-    pbx, start, clean = first_run
+    pbx, start, clean, _ = first_run
     path = _copy(start, tmp_path / "archive.sqlite")
 
-    _killed_at_request(pbx, path, request_number)
+    _killed_at_request(pbx, path, _request(first_run, where))
     _clean_run(pbx, path)
 
     assert _contents(path) == clean
 
 
-@pytest.mark.parametrize("request_number", [2, 9])
+@pytest.mark.parametrize("where", ["middle", "last"])
 def test_second_run_killed_while_waiting_for_a_page(
-    second_run: Scenario, tmp_path: Path, request_number: int
+    second_run: Scenario, tmp_path: Path, where: str
 ) -> None:
-    pbx, start, clean = second_run
+    pbx, start, clean, _ = second_run
     path = _copy(start, tmp_path / "archive.sqlite")
 
-    _killed_at_request(pbx, path, request_number)
+    _killed_at_request(pbx, path, _request(second_run, where))
     _clean_run(pbx, path)
 
     assert _contents(path) == clean
@@ -188,7 +195,7 @@ def test_second_run_killed_while_waiting_for_a_page(
 def test_second_run_killed_anywhere_after_a_page(
     second_run: Scenario, tmp_path: Path, page: int
 ) -> None:
-    pbx, start, clean = second_run
+    pbx, start, clean, _ = second_run
     path = _copy(start, tmp_path / "archive.sqlite")
 
     _killed_after_page(pbx, path, page)
@@ -200,7 +207,7 @@ def test_second_run_killed_anywhere_after_a_page(
 def test_two_kills_in_a_row_then_a_clean_run(
     second_run: Scenario, tmp_path: Path
 ) -> None:
-    pbx, start, clean = second_run
+    pbx, start, clean, _ = second_run
     path = _copy(start, tmp_path / "archive.sqlite")
 
     _killed_at_request(pbx, path, 4)

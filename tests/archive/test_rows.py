@@ -15,6 +15,8 @@ from external_messages_async._archive_rows import (
     plan_page,
 )
 
+from .conftest import make_messages
+
 
 def _row(message_id: str | None, delivery: str = "SENT") -> tuple[str | None, ...]:
     return message_row(
@@ -62,6 +64,23 @@ def test_message_row_stores_enums_and_times_as_text() -> None:
     assert row["created_at"] == "2024-01-02T04:04:05Z"
     assert row["content"] == "hi"
     assert row["reason"] is None
+
+
+def test_message_row_follows_the_column_order() -> None:
+    message = make_messages(1)[0]
+
+    row = message_row(message)
+
+    for name, value in zip(MESSAGE_COLUMNS, row, strict=True):
+        field = getattr(message, name)
+        expected = field.value if hasattr(field, "value") else field
+        if name == "created_at":
+            expected = format_instant(field)
+        assert value == expected, name
+
+
+def test_message_row_of_an_empty_message_is_all_none() -> None:
+    assert message_row(ExternalMessage()) == (None,) * 17
 
 
 def test_plan_sorts_rows_into_new_changed_and_unchanged() -> None:

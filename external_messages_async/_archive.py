@@ -143,9 +143,7 @@ class ArchiveWriter:
             self._pool, functools.partial(function, *args, **kwargs)
         )
 
-    def _submit(
-        self, function: Callable[..., T], *args: Any
-    ) -> asyncio.Future[T]:
+    def _submit(self, function: Callable[..., T], *args: Any) -> asyncio.Future[T]:
         return asyncio.get_running_loop().run_in_executor(self._pool, function, *args)
 
     async def checkpoint(self) -> str | None:

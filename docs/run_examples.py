@@ -155,6 +155,8 @@ def _env() -> dict[str, str]:
     env["TERM"] = "dumb"
     env.pop("FORCE_COLOR", None)
     env["NO_COLOR"] = "1"
+    # dlt reports anonymous usage over the network by default; examples stay local.
+    env["RUNTIME__DLTHUB_TELEMETRY"] = "false"
     for name in (
         "PORTSIP_URL",
         "PORTSIP_TOKEN",

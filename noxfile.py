@@ -113,6 +113,13 @@ def bench_scan(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def bench_sync(session: nox.Session) -> None:
+    """sync into SQLite against list --format jsonl; not part of the default run."""
+    _install(session, "bench")
+    session.run("python", "benchmarks/sync.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def fuzz(session: nox.Session) -> None:
     """A longer fuzz run of the response decoding path."""
     _install(session, "test")

@@ -24,10 +24,7 @@ def _install(session: nox.Session, *groups: str, extras: str = "cli") -> None:
     session.install("-e", f".[{extras}]" if extras else ".", *requirements)
 
 
-@nox.session(python=PYTHON)
-def tests(session: nox.Session) -> None:
-    """The whole suite, warnings as errors, asyncio debug on, coverage >= 95%."""
-    _install(session, "test")
+def _pytest_with_coverage(session: nox.Session, *args: str) -> None:
     # coverage starts before pytest so that the package imported by our own
     # pytest plugin (the pytest11 entry point) is measured from its first line.
     session.run(
@@ -37,9 +34,16 @@ def tests(session: nox.Session) -> None:
         "pytest",
         "-W",
         "error",
-        *session.posargs,
+        *args,
         env={"PYTHONASYNCIODEBUG": "1", "PYTHONDEVMODE": "1"},
     )
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """The whole suite, warnings as errors, asyncio debug on, coverage >= 95%."""
+    _install(session, "test")
+    _pytest_with_coverage(session, *session.posargs)
     # external_messages_async.dlt needs the dlt extra: `nox -s dlt` covers it.
     session.run(
         "coverage", "report", "--fail-under=95", "--omit=external_messages_async/dlt.py"
@@ -50,17 +54,7 @@ def tests(session: nox.Session) -> None:
 def dlt(session: nox.Session) -> None:
     """The dlt resource: real pipelines into DuckDB, 100% coverage, mypy with dlt."""
     _install(session, "test", "dlt", "typecheck", extras="cli,dlt")
-    session.run(
-        "coverage",
-        "run",
-        "-m",
-        "pytest",
-        "-W",
-        "error",
-        "tests/dlt",
-        *session.posargs,
-        env={"PYTHONASYNCIODEBUG": "1", "PYTHONDEVMODE": "1"},
-    )
+    _pytest_with_coverage(session, "tests/dlt", *session.posargs)
     session.run(
         "coverage",
         "report",

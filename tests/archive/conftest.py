@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import threading
 from collections.abc import AsyncIterator, Sequence
@@ -20,6 +21,17 @@ from external_messages_async import (
 )
 from external_messages_async._converter import parse_datetime, structure_message
 from external_messages_async.testing import FakePortSIPServer, generate_messages
+
+#: The repository, the working directory of child processes.
+ROOT = Path(__file__).resolve().parents[2]
+#: The environment of child processes: no asyncio debug mode (it logs slow
+#: steps on stderr, which the tests read) and no PORTSIP_* settings.
+CHILD_ENV = {
+    name: value
+    for name, value in os.environ.items()
+    if name not in ("PYTHONASYNCIODEBUG", "PYTHONDEVMODE")
+    and not name.startswith("PORTSIP_")
+}
 
 #: The fixed clock the tests give sync runs, so that runs compare exactly.
 FIXED_NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
@@ -120,3 +132,11 @@ class Pbx:
         self.hold_at, self.seen = hold_at, 0
         self.reached.clear()
         self.release.clear()
+
+
+def foreign_database(path: Path, table_name: str) -> None:
+    """Make another application's SQLite database, with one table and one row."""
+    with sqlite3.connect(path) as other:
+        other.execute(f"CREATE TABLE {table_name} (id INTEGER)")
+        other.execute(f"INSERT INTO {table_name} VALUES (1)")
+    other.close()

@@ -8,7 +8,6 @@ import os
 import pty
 import re
 import signal
-import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -28,16 +27,13 @@ from external_messages_async.cli._sync import (
     summary_line,
 )
 from external_messages_async.testing import FakePortSIPServer
+from tests.cli import conftest as cli_fixtures
 
-from .conftest import Pbx, runs, table
+from .conftest import CHILD_ENV, ROOT, Pbx, foreign_database, runs, table
 
-ROOT = Path(__file__).resolve().parents[2]
-CHILD_ENV = {
-    name: value
-    for name, value in os.environ.items()
-    if name not in ("PYTHONASYNCIODEBUG", "PYTHONDEVMODE")
-    and not name.startswith("PORTSIP_")
-}
+#: The CLI tests' fixture: a CliRunner with no PORTSIP_* variables.
+runner = cli_fixtures.runner
+
 SUMMARY = re.compile(
     r"^(?P<new>[\d,]+) new, (?P<updated>[\d,]+) updated, (?P<unchanged>[\d,]+) "
     r"unchanged in (?P<pages>[\d,]+) pages, \d+\.\d s; next run from "
@@ -105,13 +101,6 @@ def pbx_thread() -> Iterator[FakePortSIPServer]:
         yield server
 
 
-@pytest.fixture
-def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    for name in ("URL", "TOKEN", "USERNAME", "PASSWORD", "DOMAIN"):
-        monkeypatch.delenv(f"PORTSIP_{name}", raising=False)
-    return CliRunner()
-
-
 def _args(server: FakePortSIPServer, db: Path, *more: str) -> list[str]:
     return [
         "sync",
@@ -174,9 +163,7 @@ def test_a_foreign_database_is_one_error_line(
     runner: CliRunner, pbx_thread: FakePortSIPServer, tmp_path: Path
 ) -> None:
     db = tmp_path / "app.db"
-    with sqlite3.connect(db) as other:
-        other.execute("CREATE TABLE invoices (id INTEGER)")
-    other.close()
+    foreign_database(db, "invoices")
 
     result = runner.invoke(cli, _args(pbx_thread, db))
 

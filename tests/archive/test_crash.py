@@ -165,27 +165,24 @@ def second_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
         yield pbx, before, _contents(clean), pbx.seen
 
 
-@pytest.mark.parametrize("where", ["first", "middle", "last"])
-def test_first_run_killed_while_waiting_for_a_page(
-    first_run: Scenario, tmp_path: Path, where: str
+@pytest.mark.parametrize(
+    ("run", "where"),
+    [
+        ("first_run", "first"),
+        ("first_run", "middle"),
+        ("first_run", "last"),
+        ("second_run", "middle"),
+        ("second_run", "last"),
+    ],
+)
+def test_a_run_killed_while_waiting_for_a_page(
+    request: pytest.FixtureRequest, tmp_path: Path, run: str, where: str
 ) -> None:
-    pbx, start, clean, _ = first_run
+    scenario: Scenario = request.getfixturevalue(run)
+    pbx, start, clean, _ = scenario
     path = _copy(start, tmp_path / "archive.sqlite")
 
-    _killed_at_request(pbx, path, _request(first_run, where))
-    _clean_run(pbx, path)
-
-    assert _contents(path) == clean
-
-
-@pytest.mark.parametrize("where", ["middle", "last"])
-def test_second_run_killed_while_waiting_for_a_page(
-    second_run: Scenario, tmp_path: Path, where: str
-) -> None:
-    pbx, start, clean, _ = second_run
-    path = _copy(start, tmp_path / "archive.sqlite")
-
-    _killed_at_request(pbx, path, _request(second_run, where))
+    _killed_at_request(pbx, path, _request(scenario, where))
     _clean_run(pbx, path)
 
     assert _contents(path) == clean

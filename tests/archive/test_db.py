@@ -24,7 +24,7 @@ from external_messages_async._archive_db import (
 from external_messages_async._archive_rows import MESSAGE_COLUMNS, message_row
 from external_messages_async.errors import ArchiveError, ExternalMessagesError
 
-from .conftest import make_messages, table
+from .conftest import foreign_database, make_messages, table
 
 STARTED = "2026-01-02T03:04:05Z"
 
@@ -51,11 +51,20 @@ def _archive_with_rows(path: Path, count: int = 300) -> list[tuple[str | None, .
     return rows
 
 
-def _foreign(path: Path) -> None:
-    with sqlite3.connect(path) as other:
-        other.execute("CREATE TABLE users (name TEXT)")
-        other.execute("INSERT INTO users VALUES ('ada')")
-    other.close()
+def _started(path: Path, count: int) -> tuple[ArchiveDB, list[tuple[str | None, ...]]]:
+    """An open archive with a run started, and the rows of ``count`` messages."""
+    db = ArchiveDB.open(str(path))
+    db.start_run(STARTED)
+    return db, [message_row(message) for message in make_messages(count)]
+
+
+def _refused(path: Path) -> ArchiveError:
+    """Open a file that must be refused; check that not a byte of it changed."""
+    before = _digest(path)
+    with pytest.raises(ArchiveError) as info:
+        ArchiveDB.open(str(path))
+    assert _digest(path) == before
+    return info.value
 
 
 # --- the pure verdict ---------------------------------------------------------
@@ -189,14 +198,11 @@ def test_an_archive_opens_again_with_its_rows(tmp_path: Path) -> None:
 
 def test_a_foreign_database_is_refused_unchanged(tmp_path: Path) -> None:
     path = tmp_path / "app.db"
-    _foreign(path)
-    before = _digest(path)
+    foreign_database(path, "users")
 
-    with pytest.raises(ArchiveError) as info:
-        ArchiveDB.open(str(path))
+    error = _refused(path)
 
-    assert info.value.reason == "foreign"
-    assert _digest(path) == before
+    assert error.reason == "foreign"
 
 
 def test_a_newer_archive_is_refused_unchanged(tmp_path: Path) -> None:
@@ -207,25 +213,20 @@ def test_a_newer_archive_is_refused_unchanged(tmp_path: Path) -> None:
             "INSERT INTO schema_version VALUES (?, 'later')", (SCHEMA_VERSION + 1,)
         )
     db.close()
-    before = _digest(path)
 
-    with pytest.raises(ArchiveError) as info:
-        ArchiveDB.open(str(path))
+    error = _refused(path)
 
-    assert info.value.reason == "newer"
-    assert _digest(path) == before
+    assert error.reason == "newer"
 
 
 def test_a_file_that_is_not_a_database_is_refused_unchanged(tmp_path: Path) -> None:
     path = tmp_path / "archive.sqlite"
     path.write_bytes(b"id,content\n1,hello\n" * 300)
-    before = _digest(path)
 
-    with pytest.raises(ArchiveError, match="corrupted or not a SQLite") as info:
-        ArchiveDB.open(str(path))
+    error = _refused(path)
 
-    assert info.value.reason == "corrupt"
-    assert _digest(path) == before
+    assert error.reason == "corrupt"
+    assert "corrupted or not a SQLite" in str(error)
 
 
 def test_an_archive_with_damaged_pages_is_refused_unchanged(tmp_path: Path) -> None:
@@ -237,14 +238,11 @@ def test_an_archive_with_damaged_pages_is_refused_unchanged(tmp_path: Path) -> N
     for page in range(3, len(data) // page_size - 1, 3):
         data[page * page_size : page * page_size + 64] = b"\xa5" * 64
     path.write_bytes(bytes(data))
-    before = _digest(path)
 
-    with pytest.raises(ArchiveError) as info:
-        ArchiveDB.open(str(path))
+    error = _refused(path)
 
-    assert info.value.reason == "corrupt"
-    assert "\n" not in str(info.value)
-    assert _digest(path) == before
+    assert error.reason == "corrupt"
+    assert "\n" not in str(error)
 
 
 def test_damage_that_sqlite_reports_is_refused_in_one_line(tmp_path: Path) -> None:
@@ -253,14 +251,12 @@ def test_damage_that_sqlite_reports_is_refused_in_one_line(tmp_path: Path) -> No
     data = bytearray(path.read_bytes())
     data[5 * 4096 + 8 : 5 * 4096 + 12] = b"\xff" * 4  # a cell pointer of one page
     path.write_bytes(bytes(data))
-    before = _digest(path)
 
-    with pytest.raises(ArchiveError, match="is corrupted") as info:
-        ArchiveDB.open(str(path))
+    error = _refused(path)
 
-    assert info.value.reason == "corrupt"
-    assert "\n" not in str(info.value)
-    assert _digest(path) == before
+    assert error.reason == "corrupt"
+    assert "is corrupted (" in str(error)
+    assert "\n" not in str(error)
 
 
 def test_a_missing_directory_cannot_be_opened(tmp_path: Path) -> None:
@@ -352,11 +348,8 @@ def test_the_lock_of_a_killed_process_is_released(tmp_path: Path) -> None:
 
 def test_a_page_stays_uncommitted_until_the_next_page(tmp_path: Path) -> None:
     path = tmp_path / "archive.sqlite"
-    rows = [message_row(message) for message in make_messages(200)]
-    db = ArchiveDB.open(str(path))
+    db, rows = _started(path, 200)
     try:
-        db.start_run(STARTED)
-
         db.write_page(rows[:100])
         after_first = len(table(str(path), "external_messages"))
         db.write_page(rows[100:])
@@ -371,9 +364,7 @@ def test_a_page_stays_uncommitted_until_the_next_page(tmp_path: Path) -> None:
 
 def test_the_checkpoint_commits_with_the_last_page(tmp_path: Path) -> None:
     path = tmp_path / "archive.sqlite"
-    rows = [message_row(message) for message in make_messages(50)]
-    db = ArchiveDB.open(str(path))
-    db.start_run(STARTED)
+    db, rows = _started(path, 50)
     db.write_page(rows)
 
     db.close()  # the process ends before finish_run
@@ -426,9 +417,7 @@ def test_a_changed_message_is_updated_with_updated_at(tmp_path: Path) -> None:
 def test_a_full_disk_rolls_back_the_failed_page(tmp_path: Path) -> None:
     """Simulated with PRAGMA max_page_count: SQLite answers SQLITE_FULL as on a full disk."""
     path = tmp_path / "archive.sqlite"
-    rows = [message_row(message) for message in make_messages(1000)]
-    db = ArchiveDB.open(str(path))
-    db.start_run(STARTED)
+    db, rows = _started(path, 1000)
     db.write_page(rows[:100])
     db.write_page(rows[100:200])
     pages = db._db.execute("PRAGMA page_count").fetchone()[0]
@@ -469,9 +458,7 @@ def test_a_run_that_cannot_start_leaves_no_transaction_open(tmp_path: Path) -> N
 
 def test_any_sqlite_failure_mid_page_rolls_the_page_back(tmp_path: Path) -> None:
     path = tmp_path / "archive.sqlite"
-    rows = [message_row(message) for message in make_messages(20)]
-    db = ArchiveDB.open(str(path))
-    db.start_run(STARTED)
+    db, rows = _started(path, 20)
     db.write_page(rows[:10])
     short_row = rows[10][:5]  # too few values: sqlite3 refuses the INSERT
 

@@ -9,7 +9,6 @@ is also tested everywhere with SQLite's ``max_page_count`` (test_db.py).
 
 from __future__ import annotations
 
-import os
 import shlex
 import shutil
 import subprocess
@@ -25,9 +24,7 @@ from external_messages_async._archive_db import ArchiveDB
 from external_messages_async._converter import format_datetime, parse_datetime
 from external_messages_async.testing import FakePortSIPServer
 
-from .conftest import current_checkpoint, table
-
-ROOT = Path(__file__).resolve().parents[2]
+from .conftest import CHILD_ENV, ROOT, current_checkpoint, table
 
 
 def _namespaces_work(folder: Path) -> bool:
@@ -45,14 +42,6 @@ def _namespaces_work(folder: Path) -> bool:
 def pbx() -> Iterator[FakePortSIPServer]:
     with FakePortSIPServer(messages=1000, seed=9).run_in_thread() as server:
         yield server
-
-
-# A child in asyncio debug mode logs slow steps on stderr, which the test reads.
-CHILD_ENV = {
-    name: value
-    for name, value in os.environ.items()
-    if name not in ("PYTHONASYNCIODEBUG", "PYTHONDEVMODE")
-}
 
 
 def _sync(server: FakePortSIPServer, db: Path) -> subprocess.CompletedProcess[str]:

@@ -7,6 +7,7 @@ import pickle
 import sqlite3
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,6 +26,7 @@ from .conftest import (
     current_checkpoint,
     files_in,
     fixed_now,
+    foreign_database,
     list_requests,
     newest,
     runs,
@@ -58,17 +60,14 @@ async def test_created_at_is_stored_as_utc_text_and_enums_as_text(
 
     await sync_to_sqlite(client, path, now=fixed_now)
 
-    with sqlite3.connect(path) as db:
-        row = db.execute(
-            "SELECT created_at, msg_type, delivery, first_seen_at, updated_at "
-            "FROM external_messages WHERE id = ?",
-            (sample["id"],),
-        ).fetchone()
-    db.close()
-    assert parse_datetime(row[0]) == parse_datetime(sample["created_at"])
-    assert row[0].endswith("Z")
-    assert row[1:3] == (sample["msg_type"], sample["delivery"])
-    assert row[3:] == ("2026-01-02T03:04:05Z", None)
+    row = _stored(path, sample["id"])
+    assert parse_datetime(row["created_at"]) == parse_datetime(sample["created_at"])
+    assert row["created_at"].endswith("Z")
+    assert (row["msg_type"], row["delivery"]) == (
+        sample["msg_type"],
+        sample["delivery"],
+    )
+    assert (row["first_seen_at"], row["updated_at"]) == ("2026-01-02T03:04:05Z", None)
 
 
 async def test_a_second_run_with_nothing_new_rereads_only_the_lookback_window(
@@ -101,14 +100,13 @@ async def test_a_delivery_change_is_updated_and_counted(
     summary = await sync_to_sqlite(client, path, now=lambda: later)
 
     assert summary.updated == 1
-    with sqlite3.connect(path) as db:
-        row = db.execute(
-            "SELECT delivery, reason, first_seen_at, updated_at FROM external_messages "
-            "WHERE id = ?",
-            (recent["id"],),
-        ).fetchone()
-    db.close()
-    assert row == (
+    row = _stored(path, recent["id"])
+    assert (
+        row["delivery"],
+        row["reason"],
+        row["first_seen_at"],
+        row["updated_at"],
+    ) == (
         "ERR",
         "Invalid destination number",
         "2026-01-02T03:04:05Z",
@@ -184,9 +182,7 @@ async def test_a_foreign_database_is_refused_before_any_request(
     pbx: FakePortSIPServer, client: ExternalMessagesClient, tmp_path: Path
 ) -> None:
     path = tmp_path / "app.db"
-    with sqlite3.connect(path) as other:
-        other.execute("CREATE TABLE orders (id INTEGER)")
-    other.close()
+    foreign_database(path, "orders")
 
     with pytest.raises(ArchiveError) as info:
         await sync_to_sqlite(client, path)
@@ -284,3 +280,14 @@ def test_archive_errors_survive_pickling() -> None:
     copy = pickle.loads(pickle.dumps(error))
 
     assert (str(copy), copy.reason, copy.path) == ("a.db is locked", "locked", "a.db")
+
+
+def _stored(path: Path, message_id: str) -> dict[str, Any]:
+    """The archived row of one message, by column name."""
+    with sqlite3.connect(path) as db:
+        db.row_factory = sqlite3.Row
+        row = db.execute(
+            "SELECT * FROM external_messages WHERE id = ?", (message_id,)
+        ).fetchone()
+    db.close()
+    return dict(row)

@@ -16,18 +16,16 @@ from collections.abc import AsyncIterable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import attrs
 
 from ._archive_db import ArchiveDB
 from ._archive_rows import PagePlan, RunCounts, format_instant, message_row
 from ._changes import DEFAULT_LOOKBACK, Checkpoint
+from ._client import ExternalMessagesClient
 from ._models import ExternalMessage
 from .errors import ArchiveError
-
-if TYPE_CHECKING:
-    from ._client import ExternalMessagesClient
 
 __all__ = ["ArchiveWriter", "SyncSummary", "next_run_from", "sync_to_sqlite"]
 

@@ -72,7 +72,7 @@ def external_messages(
     """Build a dlt resource that loads a PBX's messages, merged by id.
 
     Args:
-        base_url: The PBX address, as for :class:`ExternalMessagesClient`.
+        base_url: The PBX address, as for :class:`~external_messages_async.ExternalMessagesClient`.
         since: On the first run, load messages created at or after this
             aware datetime; ``None`` loads everything.
         lookback: How far before the newest loaded ``created_at`` each later
@@ -80,7 +80,7 @@ def external_messages(
         page_size: Messages per request, 1 to 100.
         name: The resource's name, which is also the destination table's;
             give each PBX its own.
-        **client_options: Passed to :class:`ExternalMessagesClient`: the
+        **client_options: Passed to :class:`~external_messages_async.ExternalMessagesClient`: the
             credentials (``token=``, or ``username=`` and ``password=``)
             and any other option. A client is made for each run and closed
             at its end.

@@ -49,6 +49,7 @@ PYTHON: list[Entry] = [
         "library/datetime.html",
     ),
     *_py("enum.Enum", "class", "library/enum.html"),
+    *_py("os.PathLike", "class", "library/os.html"),
     *_py("logging.getLogger", "function", "library/logging.html"),
     *_py("logging.Logger", "class", "library/logging.html"),
     *_py("random.Random", "class", "library/random.html"),

@@ -479,14 +479,8 @@ def _inspect(path: str, connection: sqlite3.Connection) -> Verdict:
         )
     ]
     version = None
-    if "schema_version" in tables and application_id == APPLICATION_ID:
-        version = connection.execute(
-            "SELECT max(version) FROM schema_version"
-        ).fetchone()[0]
-    verdict = schema_verdict(
-        path, application_id=application_id, tables=tables, version=version
-    )
-    if verdict == "open":
+    if application_id == APPLICATION_ID:
+        # Our file: check its pages before trusting anything read from them.
         problems = [row[0] for row in connection.execute("PRAGMA quick_check")]
         if problems != ["ok"]:
             first = " ".join(problems[0].split())
@@ -495,7 +489,13 @@ def _inspect(path: str, connection: sqlite3.Connection) -> Verdict:
                 reason="corrupt",
                 path=path,
             )
-    return verdict
+        if "schema_version" in tables:
+            version = connection.execute(
+                "SELECT max(version) FROM schema_version"
+            ).fetchone()[0]
+    return schema_verdict(
+        path, application_id=application_id, tables=tables, version=version
+    )
 
 
 def _create(connection: sqlite3.Connection) -> None:

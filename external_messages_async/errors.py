@@ -35,9 +35,9 @@ import orjson
 
 __all__ = [
     "APIConnectionError",
-    "ArchiveError",
     "APIStatusError",
     "APITimeoutError",
+    "ArchiveError",
     "AuthenticationError",
     "BadRequestError",
     "ClientStateError",

@@ -205,6 +205,21 @@ def test_a_foreign_database_is_refused_unchanged(tmp_path: Path) -> None:
     assert error.reason == "foreign"
 
 
+def test_our_id_on_a_file_without_our_tables_is_refused_unchanged(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "archive.sqlite"
+    foreign_database(path, "notes")
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    db.close()
+
+    error = _refused(path)
+
+    assert error.reason == "foreign"
+    assert "tables: notes" in str(error)
+
+
 def test_a_newer_archive_is_refused_unchanged(tmp_path: Path) -> None:
     path = tmp_path / "archive.sqlite"
     _archive_with_rows(path, 10)

@@ -128,6 +128,25 @@ async def test_a_failing_feed_keeps_pages_read_and_the_old_checkpoint(
     )
 
 
+async def test_a_feed_failing_before_its_first_page_is_recorded(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "a.sqlite"
+
+    async def refused() -> AsyncIterator[list[ExternalMessage]]:
+        raise APIConnectionError("connection refused")
+        yield []  # pragma: no cover - makes this an async generator
+
+    with pytest.raises(APIConnectionError):
+        async with await ArchiveWriter.open(str(path)) as archive:
+            await archive.write(refused(), final_checkpoint=lambda: "{}")
+
+    assert runs(str(path)) == [
+        (0, 0, 0, 0, "failed: APIConnectionError: connection refused")
+    ]
+    assert current_checkpoint(str(path)) is None
+
+
 async def test_cancellation_records_the_run_and_releases_the_lock(
     tmp_path: Path,
 ) -> None:

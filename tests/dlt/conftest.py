@@ -1,11 +1,8 @@
-"""The dlt tests need the ``dlt`` extra and DuckDB: ``nox -s dlt`` installs them."""
+"""Fixtures of the dlt tests; they need the ``dlt`` extra and DuckDB (``nox -s dlt``)."""
 
 from __future__ import annotations
 
 import pytest
-
-pytest.importorskip("dlt", reason="the dlt extra is not installed (nox -s dlt)")
-pytest.importorskip("duckdb", reason="DuckDB is not installed (nox -s dlt)")
 
 
 @pytest.fixture(autouse=True)

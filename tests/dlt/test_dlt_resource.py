@@ -8,13 +8,17 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-import dlt
-import duckdb
 import pytest
 
-from external_messages_async._converter import parse_datetime
-from external_messages_async.dlt import external_messages
-from external_messages_async.testing import FakePortSIPServer, ServerClock
+dlt = pytest.importorskip("dlt", reason="the dlt extra is not installed (nox -s dlt)")
+duckdb = pytest.importorskip("duckdb", reason="DuckDB is not installed (nox -s dlt)")
+
+from external_messages_async._converter import parse_datetime  # noqa: E402
+from external_messages_async.dlt import external_messages  # noqa: E402
+from external_messages_async.testing import (  # noqa: E402
+    FakePortSIPServer,
+    ServerClock,
+)
 
 LOOKBACK = timedelta(days=3)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import os
 import time
 from collections.abc import AsyncIterable, Callable, Sequence
@@ -30,6 +31,8 @@ from .errors import ArchiveError
 __all__ = ["ArchiveWriter", "SyncSummary", "next_run_from", "sync_to_sqlite"]
 
 T = TypeVar("T")
+
+logger = logging.getLogger("external_messages_async")
 
 #: How much of an error's text a failed run keeps in ``sync_state.outcome``.
 _OUTCOME_CHARS = 500
@@ -396,6 +399,11 @@ async def sync_to_sqlite(
                 feed.pages(), final_checkpoint=final_checkpoint, now=now, on_page=report
             )
         latest = feed.checkpoint or previous
+    # The feed itself skips messages without an id (a key walk tells
+    # messages apart by id); an id-less row could not be upserted anyway.
+    skipped = feed.stats.without_id + counts.without_id
+    if skipped:
+        logger.warning("%d messages had no id and were not archived", skipped)
     stored_anything = previous is not None or counts.new > 0
     high_water = latest.high_water if latest is not None and stored_anything else None
     return _summary(counts, started, next_run_from(high_water, lookback))

@@ -139,6 +139,22 @@ async def test_new_messages_are_added_and_the_checkpoint_moves(
     assert len(table(str(path), "external_messages")) == 1005
 
 
+async def test_messages_without_an_id_are_skipped_with_a_warning(
+    pbx: FakePortSIPServer,
+    client: ExternalMessagesClient,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    for message in pbx.messages[:3]:
+        message["id"] = None
+    pbx.messages_changed()
+
+    summary = await sync_to_sqlite(client, tmp_path / "a.sqlite")
+
+    assert summary.new == 997
+    assert "3 messages had no id and were not archived" in caplog.text
+
+
 async def test_since_limits_the_first_run(
     pbx: FakePortSIPServer, client: ExternalMessagesClient, tmp_path: Path
 ) -> None:

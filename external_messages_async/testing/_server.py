@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import functools
 import threading
+import time
 from collections.abc import (
     Awaitable,
     Callable,
@@ -69,8 +70,11 @@ class FakePortSIPServer:
         domains: Tenant domains accepted at login; ``None`` accepts any.
         two_factor_users: Users whose ``/auth/sign_in`` answers a two-factor
             challenge instead of tokens.
-        token_lifetime: Seconds an issued access token lives (real time).
-        refresh_token_lifetime: Seconds a refresh token lives (real time).
+        token_lifetime: Seconds an issued access token lives.
+        refresh_token_lifetime: Seconds a refresh token lives.
+        token_clock: Monotonic seconds that token lifetimes are measured
+            with; pass a fake to expire tokens without waiting. It is not
+            :attr:`clock`, which dates messages.
         faults: Random faults injected into data requests.
         latency: Seconds to wait before answering each data request; the same
             as ``faults=Faults(latency=...)``, and it overrides that one.
@@ -110,6 +114,7 @@ class FakePortSIPServer:
         two_factor_users: Collection[str] = (),
         token_lifetime: float = 3600.0,
         refresh_token_lifetime: float = 86400.0,
+        token_clock: Callable[[], float] = time.monotonic,
         faults: Faults | None = None,
         latency: float | None = None,
         clock: ServerClock | None = None,
@@ -143,6 +148,7 @@ class FakePortSIPServer:
                 two_factor_users=two_factor_users,
                 lifetime=token_lifetime,
                 refresh_lifetime=refresh_token_lifetime,
+                clock=token_clock,
             ),
             clock=ServerClock() if clock is None else clock,
             max_body_bytes=max_body_bytes,

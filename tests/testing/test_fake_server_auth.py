@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import aiohttp
@@ -110,18 +109,34 @@ async def test_token_none_accepts_issued_tokens_only(
     assert (without, with_issued, after_expiry) == (401, 200, 401)
 
 
-@pytest.mark.portsip_server(token_lifetime=0.2)
+class TokenClock:
+    """Monotonic seconds that move only when told."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 async def test_issued_tokens_expire_after_their_lifetime(
-    portsip_server: FakePortSIPServer, session: aiohttp.ClientSession
+    session: aiohttp.ClientSession,
 ) -> None:
-    _, tokens = await oauth_login(portsip_server, session)
-    fresh = await list_status(portsip_server, session, tokens["access_token"])
+    clock = TokenClock()
+    async with FakePortSIPServer(
+        messages=3, users={"admin": "pw"}, token_lifetime=0.2, token_clock=clock
+    ) as server:
+        _, tokens = await oauth_login(server, session)
+        fresh = await list_status(server, session, tokens["access_token"])
+        clock.now += 0.19
+        nearly = await list_status(server, session, tokens["access_token"])
 
-    await asyncio.sleep(0.3)
+        clock.now += 0.01
 
-    assert fresh == 200
+        expired = await list_status(server, session, tokens["access_token"])
+
+    assert (fresh, nearly, expired) == (200, 200, 401)
     assert tokens["expires_in"] == 1
-    assert await list_status(portsip_server, session, tokens["access_token"]) == 401
 
 
 async def test_expire_tokens_spares_the_static_token_and_refresh_tokens(

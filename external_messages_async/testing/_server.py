@@ -34,6 +34,16 @@ from ._wire import RecordedRequest
 ListPageHook = Callable[["FakePortSIPServer", int, int], Awaitable[None] | None]
 """``hook(server, skip, top)``, run before a list page is served; may be async."""
 
+RequestHook = Callable[
+    ["FakePortSIPServer", RecordedRequest],
+    Awaitable[ScriptedResponse | None] | ScriptedResponse | None,
+]
+"""``hook(server, request)``, run for each request; may be async.
+
+Returns a :class:`ScriptedResponse` to answer with, or ``None`` for the normal
+answer (faults included).
+"""
+
 
 class FakePortSIPServer:
     """A PortSIP PBX stand-in serving external messages over loopback HTTP.
@@ -89,6 +99,11 @@ class FakePortSIPServer:
             server return fewer, as some servers do.
         on_list_page: Hook run before each list page, e.g. to insert messages
             while a client pages.
+        on_request: Hook run for every request (data, login and the rest)
+            that no queued script took, before faults are drawn. It may
+            await, e.g. an :class:`asyncio.Event` to hold a request until the
+            test releases it, and may return a :class:`ScriptedResponse` to
+            answer with, computed from the request.
         max_body_bytes: Largest request body accepted.
         preserialize: Cache filtered views and encoded messages (see
             :meth:`messages_changed`).
@@ -121,6 +136,7 @@ class FakePortSIPServer:
         ignore_query: Iterable[str] = (),
         max_top: int = MAX_TOP,
         on_list_page: ListPageHook | None = None,
+        on_request: RequestHook | None = None,
         max_body_bytes: int = 1 << 20,
         preserialize: bool = True,
         shutdown_timeout: float = 0.25,
@@ -159,6 +175,7 @@ class FakePortSIPServer:
         )
         self.host = host
         self.on_list_page = on_list_page
+        self.on_request = on_request
         self._port = port
         self._shutdown_timeout = shutdown_timeout
         self._runner: web.AppRunner | None = None
@@ -193,6 +210,16 @@ class FakePortSIPServer:
         self._state.before_list_page = (
             None if hook is None else functools.partial(hook, self)
         )
+
+    @property
+    def on_request(self) -> RequestHook | None:
+        """Hook run for each request no script took, or ``None``."""
+        return self._on_request
+
+    @on_request.setter
+    def on_request(self, hook: RequestHook | None) -> None:
+        self._on_request = hook
+        self._state.on_request = None if hook is None else functools.partial(hook, self)
 
     @property
     def auth_required(self) -> bool:

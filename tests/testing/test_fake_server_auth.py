@@ -8,6 +8,7 @@ import aiohttp
 import pytest
 
 from external_messages_async.testing import FakePortSIPServer
+from tests.conftest import FakeClock
 
 CLIENT_ID = "9d806019-75b2-4b3d-bb8b-f5a3a412cc0a"
 
@@ -109,29 +110,19 @@ async def test_token_none_accepts_issued_tokens_only(
     assert (without, with_issued, after_expiry) == (401, 200, 401)
 
 
-class TokenClock:
-    """Monotonic seconds that move only when told."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 async def test_issued_tokens_expire_after_their_lifetime(
     session: aiohttp.ClientSession,
 ) -> None:
-    clock = TokenClock()
+    clock = FakeClock()
     async with FakePortSIPServer(
         messages=3, users={"admin": "pw"}, token_lifetime=0.2, token_clock=clock
     ) as server:
         _, tokens = await oauth_login(server, session)
         fresh = await list_status(server, session, tokens["access_token"])
-        clock.now += 0.19
+        clock.advance(0.19)
         nearly = await list_status(server, session, tokens["access_token"])
 
-        clock.now += 0.01
+        clock.advance(0.01)
 
         expired = await list_status(server, session, tokens["access_token"])
 

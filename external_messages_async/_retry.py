@@ -18,6 +18,7 @@ __all__ = [
     "backoff_delay",
     "decide_retry",
     "parse_retry_after",
+    "rate_limit_pause",
 ]
 
 #: Statuses worth another attempt: every call the SDK makes is a safe GET.
@@ -166,3 +167,22 @@ def decide_retry(
             True, retry_after, f"{reason}; Retry-After {retry_after:g}s", retry_after
         )
     return RetryDecision(True, backoff_delay(retries_done, policy, rand), reason)
+
+
+def rate_limit_pause(retry_after: float | None, policy: RetryPolicy) -> float | None:
+    """Return how long a 429 pauses every attempt of the client.
+
+    A ``Retry-After`` past ``max_retry_after`` fails the rate-limited call at
+    once (see :func:`decide_retry`); it must not park every other call of the
+    client for that long either, so it pauses nothing.
+
+    Args:
+        retry_after: The server's parsed ``Retry-After`` in seconds, or ``None``.
+        policy: The retry settings.
+
+    Returns:
+        Seconds to pause, or ``None`` for no pause.
+    """
+    if retry_after is None or retry_after > policy.max_retry_after:
+        return None
+    return retry_after

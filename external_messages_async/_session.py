@@ -19,7 +19,7 @@ from yarl import URL
 
 from ._auth import Auth, RawResponse
 from ._limiter import Limiter
-from ._retry import RetryPolicy, decide_retry
+from ._retry import RetryPolicy, decide_retry, parse_retry_after, rate_limit_pause
 from ._version import __version__
 from .errors import (
     APIConnectionError,
@@ -277,6 +277,15 @@ class HTTPSession:
                     response = await self.send(
                         method, url, params=params, authorization=authorization
                     )
+                    if response.status == 429:
+                        # Noted while the place is held, so that no waiter
+                        # starts between this answer and the pause.
+                        retry_after = parse_retry_after(
+                            response.headers.get("Retry-After")
+                        )
+                        self.limiter.on_rate_limited(
+                            rate_limit_pause(retry_after, self.retry), epoch=epoch
+                        )
             except APIConnectionError as exc:
                 decision = decide_retry(
                     retries_done=retries, policy=self.retry, status=None
@@ -308,13 +317,6 @@ class HTTPSession:
                 status=status,
                 headers=response.headers,
             )
-            if status == 429:
-                # A Retry-After past the cap fails this call at once; it must
-                # not park every other task of the client for that long either.
-                pause = decision.retry_after
-                if pause is not None and pause > self.retry.max_retry_after:
-                    pause = None
-                self.limiter.on_rate_limited(pause, epoch=epoch)
             if not decision.retry:
                 raise self._status_error(
                     method, url, response, decision.retry_after, authorization

@@ -12,6 +12,7 @@ from external_messages_async._retry import (
     backoff_delay,
     decide_retry,
     parse_retry_after,
+    rate_limit_pause,
 )
 
 NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=timezone.utc)
@@ -205,3 +206,36 @@ def test_policy_refuses_bad_settings(field: str, value: object, error: type) -> 
 def test_policy_is_keyword_only_and_frozen() -> None:
     with pytest.raises(TypeError):
         RetryPolicy(3)  # type: ignore[misc]
+
+
+def test_a_retry_after_exactly_at_the_cap_is_still_honoured() -> None:
+    """The cap is inclusive: only a longer Retry-After fails the call at once."""
+    decision = decide_retry(
+        retries_done=0,
+        policy=RetryPolicy(max_retry_after=5.0),
+        status=429,
+        headers={"Retry-After": "5"},
+    )
+
+    assert (decision.retry, decision.delay) == (True, 5.0)
+
+
+def test_a_retry_after_just_past_the_cap_is_not_retried() -> None:
+    decision = decide_retry(
+        retries_done=0,
+        policy=RetryPolicy(max_retry_after=5.0),
+        status=429,
+        headers={"Retry-After": "5.001"},
+    )
+
+    assert (decision.retry, decision.retry_after) == (False, 5.001)
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "pause"),
+    [(None, None), (0.0, 0.0), (4.5, 4.5), (5.0, 5.0), (5.001, None), (3600.0, None)],
+)
+def test_a_429_pauses_the_client_up_to_and_including_the_cap(
+    retry_after: float | None, pause: float | None
+) -> None:
+    assert rate_limit_pause(retry_after, RetryPolicy(max_retry_after=5.0)) == pause

@@ -11,7 +11,7 @@ import aiohttp
 
 from ._auth import Auth, TokenAuth, TokenProviderAuth
 from ._bulk import DEFAULT_GET_MANY_CONCURRENCY, fetch_many
-from ._checks import check_int
+from ._checks import check_bool, check_int, check_timeout
 from ._converter import decode_json, structure_message, structure_page
 from ._limiter import Limiter
 from ._login import LoginFlow, PasswordAuth
@@ -23,10 +23,10 @@ from ._pagination import (
     check_concurrency,
     check_list_args,
 )
-from ._retry import RetryPolicy
+from ._retry import RetryPolicy, check_retry
 from ._session import DEFAULT_MAX_RESPONSE_BYTES, HTTPSession
 from ._urls import api_root, collection_url, item_url
-from .errors import ExternalMessagesError
+from .errors import ClientStateError, ExternalMessagesError
 
 __all__ = ["ExternalMessagesClient"]
 
@@ -50,6 +50,10 @@ def _choose_auth(
     token_provider: Callable[[], Awaitable[str]] | None,
     auth: Auth | None,
 ) -> Auth:
+    if not isinstance(login_flow, str):
+        raise TypeError(f"login_flow must be a str, got {type(login_flow).__name__}")
+    if login_flow not in ("oauth", "json"):
+        raise ValueError(f"login_flow must be 'oauth' or 'json', got {login_flow!r}")
     if (username is None) != (password is None):
         raise ValueError("username= and password= go together; pass both")
     if domain is not None and username is None:
@@ -118,9 +122,11 @@ class ExternalMessagesClient:
         session: An :class:`aiohttp.ClientSession` to borrow; the client never
             closes it. Without one, the client makes its own on first use and
             closes it in :meth:`aclose`.
-        timeout: Seconds one attempt may take, body included.
+        timeout: Seconds one attempt may take, body included; finite and
+            above 0.
         max_retries: Retries after a failed attempt; 0 disables them.
-        retry: Full retry settings; overrides ``max_retries``.
+        retry: Full retry settings (a :class:`RetryPolicy`); overrides
+            ``max_retries``.
         ssl: ``None`` verifies certificates (the default); ``False`` skips
             verification (for a self-signed PBX, logged as a warning); an
             :class:`ssl.SSLContext` trusts the PBX's own CA.
@@ -171,10 +177,7 @@ class ExternalMessagesClient:
             raise TypeError(
                 f"session must be an aiohttp.ClientSession, got {type(session).__name__}"
             )
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-            raise TypeError(f"timeout must be a number, got {type(timeout).__name__}")
-        if not timeout > 0:
-            raise ValueError(f"timeout must be > 0, got {timeout}")
+        check_timeout(timeout)
         if (
             ssl is not None
             and ssl is not False
@@ -182,8 +185,11 @@ class ExternalMessagesClient:
         ):
             raise TypeError("ssl must be None, False or an ssl.SSLContext")
         check_int("max_response_bytes", max_response_bytes, 1)
+        check_int("max_retries", max_retries, 0)
+        check_retry(retry)
+        check_bool("user_scope", user_scope)
         retry = retry if retry is not None else RetryPolicy(max_retries=max_retries)
-        self.user_scope = bool(user_scope)
+        self.user_scope = user_scope
         self._collection = collection_url(api, user_scope=self.user_scope)
         self._http = HTTPSession(
             api,
@@ -436,12 +442,18 @@ class ExternalMessagesClient:
             TypeError: ``ids`` is a string or holds a non-string, or
                 ``concurrency`` is not an int.
             ValueError: An id is empty, or ``concurrency`` is below 1.
+            ClientStateError: The client is closed (even with
+                ``return_exceptions=True``).
             ExternalMessagesError: Without ``return_exceptions``, the first
                 failure (``NotFoundError``, ``APIStatusError``,
                 ``APIConnectionError``...); the other requests are cancelled
                 first.
         """
         check_concurrency(concurrency)
+        check_bool("return_exceptions", return_exceptions)
+        if self.closed:
+            # Not one ClientStateError per id: the client as a whole is closed.
+            raise ClientStateError("the client is closed; create a new one")
         return await fetch_many(
             self.get,
             ids,

@@ -9,13 +9,14 @@ from email.utils import parsedate_to_datetime
 
 import attrs
 
-from ._checks import check_int
+from ._checks import check_int, check_number
 
 __all__ = [
     "RETRYABLE_STATUSES",
     "RetryDecision",
     "RetryPolicy",
     "backoff_delay",
+    "check_retry",
     "decide_retry",
     "parse_retry_after",
     "rate_limit_pause",
@@ -28,8 +29,7 @@ RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 def _non_negative(
     instance: object, attribute: attrs.Attribute[float], value: float
 ) -> None:
-    if value < 0:
-        raise ValueError(f"{attribute.name} must be >= 0, got {value!r}")
+    check_number(attribute.name, value)
 
 
 @attrs.frozen(kw_only=True)
@@ -57,6 +57,21 @@ class RetryPolicy:
     @max_retries.validator
     def _check_max_retries(self, attribute: attrs.Attribute[int], value: int) -> None:
         check_int("max_retries", value, 0)
+
+
+def check_retry(value: object) -> None:
+    """Refuse a ``retry=`` that is neither ``None`` nor a :class:`RetryPolicy`.
+
+    Args:
+        value: What the caller passed.
+
+    Raises:
+        TypeError: ``value`` has another type.
+    """
+    if value is not None and not isinstance(value, RetryPolicy):
+        raise TypeError(
+            f"retry must be a RetryPolicy or None, got {type(value).__name__}"
+        )
 
 
 def backoff_delay(

@@ -17,7 +17,7 @@ import aiohttp
 import orjson
 from yarl import URL
 
-from ._auth import Auth, RawResponse
+from ._auth import Auth, RawResponse, check_header_value
 from ._limiter import Limiter
 from ._retry import RetryPolicy, decide_retry, parse_retry_after, rate_limit_pause
 from ._version import __version__
@@ -115,6 +115,11 @@ class HTTPSession:
                 "the client was opened in another event loop; create one client "
                 "per event loop"
             )
+        if self._borrowed is not None and self._borrowed.closed:
+            raise ClientStateError(
+                "the borrowed aiohttp session (session=) is closed; keep it open "
+                "while the client is in use"
+            )
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(ssl=self._ssl)
@@ -159,6 +164,7 @@ class HTTPSession:
         pool = self._pool()
         headers = dict(self._headers)
         if authorization is not None:
+            check_header_value(authorization)
             headers["Authorization"] = authorization
         body = orjson.dumps(json) if json is not None else None
         if body is not None:
@@ -174,13 +180,18 @@ class HTTPSession:
                 ssl=self._ssl,
                 # The token must never follow a redirect; see docs on redirects.
                 allow_redirects=False,
+                # Every status is read here, even through a borrowed session
+                # made with raise_for_status=True.
+                raise_for_status=False,
             ) as response:
-                content = await self._read_body(response, method, url)
+                content, truncated = await self._read_body(response, method, url)
                 return RawResponse(
                     status=response.status,
                     # Already a read-only copy, valid after the release.
                     headers=response.headers,
                     body=content,
+                    truncated=truncated,
+                    path=url.raw_path,
                 )
         except asyncio.TimeoutError:
             raise APITimeoutError(
@@ -197,7 +208,13 @@ class HTTPSession:
 
     async def _read_body(
         self, response: aiohttp.ClientResponse, method: str, url: URL
-    ) -> bytes:
+    ) -> tuple[bytes, bool]:
+        """Read the body up to the cap; return it and whether it was cut.
+
+        A 2xx body past the cap is refused. An error body past the cap is cut
+        at the cap instead: its status decides what happens (a retry, an
+        error), and the start of the body is enough to say why.
+        """
         cap = self.max_response_bytes
         length = response.content_length
         # aiohttp unpacks gzip and deflate bodies itself: Content-Length then
@@ -206,18 +223,20 @@ class HTTPSession:
         packed = encoding not in ("", "identity")
         if length is not None and length <= cap and not packed:
             # The parser stops at Content-Length, so one read is bounded.
-            return await response.read()
-        if length is None or length <= cap:
-            chunks = []
-            size = 0
+            return await response.read(), False
+        chunks = []
+        size = 0
+        if length is None or length <= cap or not 200 <= response.status < 300:
             while chunk := await response.content.read(_READ_CHUNK):
                 size += len(chunk)
+                chunks.append(chunk)
                 if size > cap:
                     break
-                chunks.append(chunk)
             else:
-                return b"".join(chunks)
+                return b"".join(chunks), False
         response.close()
+        if not 200 <= response.status < 300:
+            return b"".join(chunks)[:cap], True
         raise ResponseDecodeError(
             f"{method} {url.raw_path} -> {response.status}: response body exceeds the "
             f"{cap}-byte cap (max_response_bytes)"
@@ -347,6 +366,7 @@ class HTTPSession:
             body=response.body,
             retry_after=retry_after,
             secrets=(credential,) if credential else (),
+            truncated=response.truncated,
         )
         if 300 <= response.status < 400:
             location = response.headers.get("Location", "")

@@ -36,6 +36,9 @@ class RawResponse:
             longer than ``max_response_bytes``.
         path: The URL path the request went to, such as
             ``/api/login/oauth/token`` (``""`` when unknown).
+        attempts: How many attempts the call made, this one included.
+        elapsed: Seconds from the call's start to this answer, retries and
+            their waits included.
     """
 
     status: int
@@ -43,6 +46,8 @@ class RawResponse:
     body: bytes = attrs.field(repr=False)
     truncated: bool = False
     path: str = ""
+    attempts: int = 1
+    elapsed: float = 0.0
 
 
 #: Characters no HTTP header value may hold (CR and LF would start a new

@@ -9,6 +9,7 @@ from typing import Any, Literal, overload
 
 import aiohttp
 
+from ._attempts import HTTPSession
 from ._auth import Auth, TokenAuth, TokenProviderAuth
 from ._bulk import DEFAULT_GET_MANY_CONCURRENCY, fetch_many
 from ._checks import check_bool, check_int, check_timeout
@@ -24,7 +25,7 @@ from ._pagination import (
     check_list_args,
 )
 from ._retry import RetryPolicy, check_retry
-from ._session import DEFAULT_MAX_RESPONSE_BYTES, HTTPSession
+from ._transport import DEFAULT_MAX_RESPONSE_BYTES, Transport
 from ._urls import api_root, collection_url, item_url
 from .errors import ClientStateError, ExternalMessagesError
 
@@ -191,15 +192,18 @@ class ExternalMessagesClient:
         retry = retry if retry is not None else RetryPolicy(max_retries=max_retries)
         self.user_scope = user_scope
         self._collection = collection_url(api, user_scope=self.user_scope)
-        self._http = HTTPSession(
+        transport = Transport(
             api,
-            auth=auth,
             session=session,
-            timeout=float(timeout),
-            retry=retry,
             ssl=ssl,
             max_response_bytes=max_response_bytes,
+        )
+        self._http = HTTPSession(
+            transport=transport,
+            auth=auth,
             limiter=Limiter(max_concurrency),
+            timeout=float(timeout),
+            retry=retry,
         )
 
     @property

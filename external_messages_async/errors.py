@@ -49,6 +49,7 @@ __all__ = [
     "ServerError",
     "make_status_error",
     "parse_error_body",
+    "request_id_of",
 ]
 
 #: How much of a raw error body an exception keeps in ``.body``.
@@ -283,6 +284,21 @@ def _preview(body: bytes) -> str:
     return text[:BODY_PREVIEW_CHARS]
 
 
+def request_id_of(headers: Mapping[str, str]) -> str | None:
+    """Return the request id a response carries, to quote to PortSIP support.
+
+    Args:
+        headers: The response headers (case-insensitive mapping or lower-case keys).
+
+    Returns:
+        The first of ``X-Request-Id``, ``X-Correlation-Id`` and ``Request-Id``
+        present, or ``None``.
+    """
+    return next(
+        (headers[name] for name in _REQUEST_ID_HEADERS if headers.get(name)), None
+    )
+
+
 def make_status_error(
     *,
     method: str,
@@ -319,9 +335,7 @@ def make_status_error(
     cls = _STATUS_CLASSES.get(status)
     if cls is None:
         cls = ServerError if status >= 500 else APIStatusError
-    request_id = next(
-        (headers[name] for name in _REQUEST_ID_HEADERS if name in headers), None
-    )
+    request_id = request_id_of(headers)
     message = f"{method} {path} -> {status}"
     if errors:
         first = errors[0]

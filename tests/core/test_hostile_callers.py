@@ -84,28 +84,33 @@ async def test_a_strict_borrowed_session_gives_not_found_without_retrying(
     assert _data_requests(pbx) == 1
 
 
-async def test_a_strict_borrowed_session_ends_persistent_503s_as_a_server_error(
-    pbx: FakePortSIPServer, strict_session: aiohttp.ClientSession
+@pytest.mark.parametrize(
+    ("script", "error", "requests"),
+    [
+        ([ScriptedResponse(status=503)] * 4, errors.ServerError, 4),
+        (
+            [ScriptedResponse(status=429, headers={"Retry-After": "3600"})],
+            errors.RateLimitError,
+            1,
+        ),
+    ],
+    ids=["503", "429"],
+)
+async def test_a_strict_borrowed_session_ends_in_the_status_error(
+    pbx: FakePortSIPServer,
+    strict_session: aiohttp.ClientSession,
+    script: list[ScriptedResponse],
+    error: type[errors.APIStatusError],
+    requests: int,
 ) -> None:
-    pbx.script([ScriptedResponse(status=503)] * 4)
+    """503s are retried, then a ServerError; a long Retry-After is read at once."""
+    pbx.script(script)
     async with _borrowing(pbx, strict_session) as client:
-        with pytest.raises(errors.ServerError) as info:
+        with pytest.raises(error) as info:
             await client.get_page(top=3)
 
-    assert info.value.status == 503
-    assert _data_requests(pbx) == 4
-
-
-async def test_a_strict_borrowed_session_reads_429_and_its_retry_after(
-    pbx: FakePortSIPServer, strict_session: aiohttp.ClientSession
-) -> None:
-    pbx.script([ScriptedResponse(status=429, headers={"Retry-After": "3600"})])
-    async with _borrowing(pbx, strict_session) as client:
-        with pytest.raises(errors.RateLimitError) as info:
-            await client.get_page(top=3)
-
-    assert info.value.retry_after == 3600
-    assert _data_requests(pbx) == 1
+    assert info.value.status == script[0].status
+    assert _data_requests(pbx) == requests
 
 
 async def test_a_strict_borrowed_session_retries_a_503_and_succeeds(

@@ -1,7 +1,9 @@
-"""The async session layer: one aiohttp pool, auth headers, retries.
+"""The transport: one aiohttp pool, one attempt at a time. I/O only.
 
-Everything that decides (retry or not, how long to wait, which exception) lives
-in pure modules; this one only moves bytes and calls them.
+It owns (or borrows) the connection pool, checks the event loop, sends one
+request and reads its body up to the size cap, and closes the pool. It makes
+no decision: retrying, authentication and the limiter live in
+:mod:`._attempts`, and what an answer means in the pure modules.
 """
 
 from __future__ import annotations
@@ -10,27 +12,23 @@ import asyncio
 import logging
 import platform
 import ssl as ssl_module
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import aiohttp
 import orjson
 from yarl import URL
 
-from ._auth import Auth, RawResponse, check_header_value
-from ._limiter import Limiter
-from ._retry import RetryPolicy, decide_retry, parse_retry_after, rate_limit_pause
+from ._auth import RawResponse, check_header_value
 from ._version import __version__
 from .errors import (
     APIConnectionError,
-    APIStatusError,
     APITimeoutError,
     ClientStateError,
     ResponseDecodeError,
-    make_status_error,
 )
 
-__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "HTTPSession", "user_agent"]
+__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "Transport", "user_agent"]
 
 logger = logging.getLogger("external_messages_async")
 
@@ -53,40 +51,38 @@ def user_agent() -> str:
     )
 
 
-class HTTPSession:
-    """Sends requests to one PBX: pool ownership, auth, retries, size cap.
+class Transport:
+    """Sends single attempts to one PBX: pool ownership, loop checks, size cap.
 
     Args:
         api_url: The API root, ending in ``/api``.
-        auth: Where the ``Authorization`` header comes from.
         session: A borrowed :class:`aiohttp.ClientSession`; never closed here.
-        timeout: Seconds one attempt may take, body included.
-        retry: The retry settings.
         ssl: Passed to aiohttp: ``None`` for default verification, ``False`` to
             skip it, or an :class:`ssl.SSLContext`.
         max_response_bytes: The largest body read before refusing the answer.
-        limiter: The client-wide cap on attempts in flight.
+        proxy: A proxy URL every request goes through, or ``None``.
+        trust_env: For the pool the transport makes: honour ``HTTP(S)_PROXY``,
+            ``NO_PROXY`` and ``.netrc`` from the environment.
+        trace_configs: aiohttp trace hooks for the pool the transport makes.
     """
 
     def __init__(
         self,
         api_url: URL,
         *,
-        auth: Auth,
         session: aiohttp.ClientSession | None,
-        timeout: float,
-        retry: RetryPolicy,
         ssl: ssl_module.SSLContext | bool | None,
         max_response_bytes: int,
-        limiter: Limiter,
+        proxy: URL | None = None,
+        trust_env: bool = False,
+        trace_configs: Sequence[aiohttp.TraceConfig] = (),
     ) -> None:
         self.api_url = api_url
-        self.auth = auth
-        self.retry = retry
-        self.limiter = limiter
         self.max_response_bytes = max_response_bytes
+        self.proxy = proxy
+        self._trust_env = trust_env
+        self._trace_configs = list(trace_configs)
         self._ssl: ssl_module.SSLContext | bool = True if ssl is None else ssl
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._borrowed = session
         self._session: aiohttp.ClientSession | None = session
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -103,6 +99,11 @@ class HTTPSession:
     def closed(self) -> bool:
         """Whether :meth:`aclose` has run."""
         return self._closed
+
+    @property
+    def session(self) -> aiohttp.ClientSession | None:
+        """The pool in use: the borrowed one, the one made on first use, or ``None``."""
+        return self._session
 
     def _pool(self) -> aiohttp.ClientSession:
         if self._closed:
@@ -122,7 +123,9 @@ class HTTPSession:
             )
         if self._session is None:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(ssl=self._ssl)
+                connector=aiohttp.TCPConnector(ssl=self._ssl),
+                trust_env=self._trust_env,
+                trace_configs=self._trace_configs or None,
             )
             # aiohttp silently resends an idempotent request once when the
             # connection drops; here the retry policy (counted, logged, backed
@@ -137,6 +140,7 @@ class HTTPSession:
         method: str,
         url: URL,
         *,
+        timeout: float,
         params: Mapping[str, str] | None = None,
         authorization: str | None = None,
         data: Mapping[str, str] | None = None,
@@ -147,6 +151,7 @@ class HTTPSession:
         Args:
             method: The HTTP method.
             url: The absolute URL (already encoded).
+            timeout: Seconds the attempt may take, body included.
             params: Query parameters.
             authorization: The ``Authorization`` header value, if any.
             data: A form-encoded body.
@@ -158,8 +163,9 @@ class HTTPSession:
         Raises:
             APIConnectionError: No HTTP answer came back.
             APITimeoutError: The attempt took longer than ``timeout``.
-            ResponseDecodeError: The body is larger than ``max_response_bytes``.
+            ResponseDecodeError: A 2xx body is larger than ``max_response_bytes``.
             ClientStateError: The client is closed or in another event loop.
+            ValueError: ``authorization`` is not a valid header value.
         """
         pool = self._pool()
         headers = dict(self._headers)
@@ -176,12 +182,13 @@ class HTTPSession:
                 params=params,
                 headers=headers,
                 data=body if body is not None else data,
-                timeout=self._timeout,
+                timeout=aiohttp.ClientTimeout(total=timeout),
                 ssl=self._ssl,
+                proxy=self.proxy,
                 # The token must never follow a redirect; see docs on redirects.
                 allow_redirects=False,
-                # Every status is read here, even through a borrowed session
-                # made with raise_for_status=True.
+                # Every status is read by the caller, even through a borrowed
+                # session made with raise_for_status=True.
                 raise_for_status=False,
             ) as response:
                 content, truncated = await self._read_body(response, method, url)
@@ -195,7 +202,7 @@ class HTTPSession:
                 )
         except asyncio.TimeoutError:
             raise APITimeoutError(
-                f"{method} {url.raw_path} timed out after {self._timeout.total:g}s",
+                f"{method} {url.raw_path} timed out after {timeout:g}s",
                 method=method,
                 path=url.raw_path,
             ) from None
@@ -224,9 +231,10 @@ class HTTPSession:
         if length is not None and length <= cap and not packed:
             # The parser stops at Content-Length, so one read is bounded.
             return await response.read(), False
+        success = 200 <= response.status < 300
         chunks = []
         size = 0
-        if length is None or length <= cap or not 200 <= response.status < 300:
+        if length is None or length <= cap or not success:
             while chunk := await response.content.read(_READ_CHUNK):
                 size += len(chunk)
                 chunks.append(chunk)
@@ -235,156 +243,24 @@ class HTTPSession:
             else:
                 return b"".join(chunks), False
         response.close()
-        if not 200 <= response.status < 300:
+        if not success:
             return b"".join(chunks)[:cap], True
         raise ResponseDecodeError(
             f"{method} {url.raw_path} -> {response.status}: response body exceeds the "
             f"{cap}-byte cap (max_response_bytes)"
         )
 
-    async def post(
-        self,
-        path: str,
-        *,
-        form: Mapping[str, str] | None = None,
-        json: Mapping[str, Any] | None = None,
-        token: str | None = None,
-    ) -> RawResponse:
-        """Send one POST under the API root, for authentication strategies.
-
-        Args:
-            path: The path under the API root, such as ``login/oauth/token``.
-            form: A form-encoded body.
-            json: A JSON body.
-            token: A bearer token to send, if any.
+    def open_in_this_loop(self) -> bool:
+        """Tell whether a last request (such as a token revocation) can go out.
 
         Returns:
-            The response, whatever its status.
-        """
-        return await self.send(
-            "POST",
-            self.api_url.joinpath(path),
-            data=form,
-            json=json,
-            authorization=f"Bearer {token}" if token is not None else None,
-        )
-
-    async def request(
-        self, method: str, url: URL, *, params: Mapping[str, str] | None = None
-    ) -> RawResponse:
-        """Send a request with auth and retries; return a 2xx answer.
-
-        Args:
-            method: The HTTP method (only safe, idempotent ones are retried).
-            url: The absolute URL.
-            params: Query parameters.
-
-        Returns:
-            The successful response.
+            ``True`` when the pool is open and belongs to the running loop;
+            ``False`` when nothing was sent yet, or the pool's loop is gone.
 
         Raises:
-            APIStatusError: A final non-2xx answer (a subclass per status).
-            APIConnectionError: The last attempt got no answer.
-            ResponseDecodeError: The body is larger than the cap.
+            ClientStateError: The pool belongs to another event loop that
+                still runs; close the client there.
         """
-        retries = 0
-        replayed = False
-        while True:
-            authorization = await self.auth.authorization(self)
-            try:
-                async with self.limiter.slot() as epoch:
-                    response = await self.send(
-                        method, url, params=params, authorization=authorization
-                    )
-                    if response.status == 429:
-                        # Noted while the place is held, so that no waiter
-                        # starts between this answer and the pause.
-                        retry_after = parse_retry_after(
-                            response.headers.get("Retry-After")
-                        )
-                        self.limiter.on_rate_limited(
-                            rate_limit_pause(retry_after, self.retry), epoch=epoch
-                        )
-            except APIConnectionError as exc:
-                decision = decide_retry(
-                    retries_done=retries, policy=self.retry, status=None
-                )
-                if not decision.retry:
-                    raise
-                logger.debug(
-                    "retrying %s %s in %.3fs (retry %d of %d): %s",
-                    method, url.raw_path, decision.delay, retries + 1,
-                    self.retry.max_retries, exc,
-                )  # fmt: skip
-                await asyncio.sleep(decision.delay)
-                retries += 1
-                continue
-            status = response.status
-            if 200 <= status < 300:
-                self.limiter.on_success()
-                return response
-            if status == 401 and self.auth.manages_token and not replayed:
-                replayed = True
-                if await self.auth.on_unauthorized(self, authorization):
-                    logger.debug(
-                        "replaying %s %s after a token refresh", method, url.raw_path
-                    )
-                    continue
-            decision = decide_retry(
-                retries_done=retries,
-                policy=self.retry,
-                status=status,
-                headers=response.headers,
-            )
-            if not decision.retry:
-                raise self._status_error(
-                    method, url, response, decision.retry_after, authorization
-                )
-            logger.debug(
-                "retrying %s %s in %.3fs (retry %d of %d): %s",
-                method, url.raw_path, decision.delay, retries + 1,
-                self.retry.max_retries, decision.reason,
-            )  # fmt: skip
-            await asyncio.sleep(decision.delay)
-            retries += 1
-
-    @staticmethod
-    def _status_error(
-        method: str,
-        url: URL,
-        response: RawResponse,
-        retry_after: float | None,
-        authorization: str | None,
-    ) -> APIStatusError:
-        # A server that echoes the token back must not put it in the error.
-        credential = (authorization or "").partition(" ")[2] or authorization
-        error = make_status_error(
-            method=method,
-            path=url.raw_path,
-            status=response.status,
-            headers=response.headers,
-            body=response.body,
-            retry_after=retry_after,
-            secrets=(credential,) if credential else (),
-            truncated=response.truncated,
-        )
-        if 300 <= response.status < 400:
-            location = response.headers.get("Location", "")
-            error.args = (
-                f"{error.args[0]}: the server redirects to {location!r}; API calls "
-                "do not follow redirects, so use the final URL as base_url",
-            )
-        return error
-
-    async def aclose(self) -> None:
-        """Close the pool if the client made it; safe to call twice.
-
-        Raises:
-            ClientStateError: Called from another event loop than the one that
-                opened the pool, while that one still runs; close it there.
-        """
-        if self._closed:
-            return
         loop = self._loop
         if loop is not None and loop is not asyncio.get_running_loop():
             if not loop.is_closed():
@@ -393,26 +269,16 @@ class HTTPSession:
                 raise ClientStateError(
                     "the client was opened in another event loop; close it there"
                 )
-            # Its loop is gone, and its connections with it: aiohttp only
-            # marks the pool closed, and the token cannot be revoked anymore.
-            self._closed = True
-            session, self._session = self._session, None
-            if session is not None and self._borrowed is None:
-                await session.close()
-            return
-        try:
-            if self._session is not None and self._loop is not None:
-                try:
-                    await self.auth.aclose(self)
-                except Exception as exc:  # best effort on the way out
-                    logger.debug(
-                        "closing the authentication failed: %s", type(exc).__name__
-                    )
-        finally:
-            self._closed = True
-            if self._session is not None and self._borrowed is None:
-                await self._session.close()
-            self._session = None
+            # Its loop is gone, and its connections with it.
+            return False
+        return self._session is not None and loop is not None
+
+    async def aclose(self) -> None:
+        """Close the pool if the transport made it; mark it closed. Idempotent."""
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None and self._borrowed is None:
+            await session.close()
 
 
 def _describe(exc: aiohttp.ClientError) -> str:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import copy
 import ssl as ssl_module
 from collections.abc import Awaitable, Callable, Iterable
 from types import TracebackType
 from typing import Any, Literal, overload
 
 import aiohttp
+import attrs
+from yarl import URL
 
 from ._attempts import HTTPSession
 from ._auth import Auth, TokenAuth, TokenProviderAuth
@@ -24,12 +27,13 @@ from ._pagination import (
     check_concurrency,
     check_list_args,
 )
+from ._response import APIResponse
 from ._retry import RetryPolicy, check_retry
 from ._transport import DEFAULT_MAX_RESPONSE_BYTES, Transport
 from ._urls import api_root, collection_url, item_url
 from .errors import ClientStateError, ExternalMessagesError
 
-__all__ = ["ExternalMessagesClient"]
+__all__ = ["ExternalMessagesClient", "WithRawResponse"]
 
 # Module-level names: inside the class, ``list`` is the method.
 _Messages = list[ExternalMessage]
@@ -191,6 +195,7 @@ class ExternalMessagesClient:
         check_bool("user_scope", user_scope)
         retry = retry if retry is not None else RetryPolicy(max_retries=max_retries)
         self.user_scope = user_scope
+        self._view_of: ExternalMessagesClient | None = None
         self._collection = collection_url(api, user_scope=self.user_scope)
         transport = Transport(
             api,
@@ -240,9 +245,93 @@ class ExternalMessagesClient:
         """Close the connection pool the client made; calling it twice is harmless.
 
         A borrowed ``session=`` is left open. After this, every call raises
-        :class:`~external_messages_async.errors.ClientStateError`.
+        :class:`~external_messages_async.errors.ClientStateError`. On a view
+        made by :meth:`with_options` it does nothing: the client the view
+        came from owns the pool.
         """
-        await self._http.aclose()
+        if self._view_of is None:
+            await self._http.aclose()
+
+    def with_options(
+        self,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> ExternalMessagesClient:
+        """Return a view of this client with other per-call settings.
+
+        The view shares this client's connection pool, authentication (one
+        login, one token) and limiter: it opens no connection of its own.
+        Closing the view (``aclose()`` or leaving ``async with``) does nothing;
+        the client it came from owns the pool::
+
+            patient = client.with_options(timeout=120, max_retries=8)
+            page = await patient.get_page(top=100)
+
+        Args:
+            timeout: Seconds one attempt may take; unchanged when ``None``.
+            max_retries: Retries after a failed attempt; unchanged when ``None``.
+            retry: Full retry settings; overrides ``max_retries``.
+
+        Returns:
+            The view.
+
+        Raises:
+            TypeError: An option has the wrong type.
+            ValueError: An option is out of range.
+        """
+        if timeout is not None:
+            check_timeout(timeout)
+        check_int("max_retries", max_retries, 0, optional=True)
+        check_retry(retry)
+        if retry is None:
+            retry = self.retry
+            if max_retries is not None:
+                retry = attrs.evolve(retry, max_retries=max_retries)
+        view = copy.copy(self)
+        view._http = attrs.evolve(
+            self._http,
+            timeout=self._http.timeout if timeout is None else float(timeout),
+            retry=retry,
+        )
+        view._view_of = self
+        return view
+
+    @property
+    def with_raw_response(self) -> WithRawResponse:
+        """The calls that return an :class:`APIResponse` (status, headers, request id).
+
+        ``await client.with_raw_response.get(message_id)`` and
+        ``await client.with_raw_response.get_page(...)`` take the same
+        arguments as :meth:`get` and :meth:`get_page`; ``.parse()`` on the
+        result gives what those return.
+        """
+        return WithRawResponse(self)
+
+    def _item_url(self, message_id: str) -> URL:
+        if not isinstance(message_id, str):
+            raise TypeError(
+                f"message_id must be a str, got {type(message_id).__name__}"
+            )
+        if not message_id:
+            raise ValueError("message_id must not be empty")
+        return item_url(self._http.api_url, message_id, user_scope=self.user_scope)
+
+    def _page_query(
+        self,
+        *,
+        skip: int,
+        top: int,
+        filter: str | None,
+        search: str | None,
+        orderby: str | None,
+    ) -> dict[str, str]:
+        check_list_args(page_size=top, limit=None, skip=skip)
+        params = self._query(filter=filter, search=search, orderby=orderby)
+        params["skip"] = str(skip)
+        params["top"] = str(top)
+        return params
 
     async def _get_json(self, url: Any, params: dict[str, str] | None = None) -> Any:
         response = await self._http.request("GET", url, params=params)
@@ -265,14 +354,7 @@ class ExternalMessagesClient:
             APIConnectionError: No answer, after the retries.
             ResponseDecodeError: The answer is not a message.
         """
-        if not isinstance(message_id, str):
-            raise TypeError(
-                f"message_id must be a str, got {type(message_id).__name__}"
-            )
-        if not message_id:
-            raise ValueError("message_id must not be empty")
-        url = item_url(self._http.api_url, message_id, user_scope=self.user_scope)
-        return structure_message(await self._get_json(url))
+        return structure_message(await self._get_json(self._item_url(message_id)))
 
     async def get_page(
         self,
@@ -302,10 +384,9 @@ class ExternalMessagesClient:
             APIConnectionError: No answer, after the retries.
             ResponseDecodeError: The answer is not a page of messages.
         """
-        check_list_args(page_size=top, limit=None, skip=skip)
-        params = self._query(filter=filter, search=search, orderby=orderby)
-        params["skip"] = str(skip)
-        params["top"] = str(top)
+        params = self._page_query(
+            skip=skip, top=top, filter=filter, search=search, orderby=orderby
+        )
         return structure_page(await self._get_json(self._collection, params), skip=skip)
 
     async def count(
@@ -479,3 +560,69 @@ class ExternalMessagesClient:
             if value is not None:
                 params[name] = value
         return params
+
+
+class WithRawResponse:
+    """The calls of a client that return an :class:`APIResponse`.
+
+    Reached through :attr:`ExternalMessagesClient.with_raw_response`.
+
+    Args:
+        client: The client whose pool, auth, limiter and retries are used.
+    """
+
+    def __init__(self, client: ExternalMessagesClient) -> None:
+        self._client = client
+
+    async def get(self, message_id: str) -> APIResponse[ExternalMessage]:
+        """Fetch one message by its id, with the answer's metadata.
+
+        Args:
+            message_id: As for :meth:`ExternalMessagesClient.get`.
+
+        Returns:
+            The response; ``.parse()`` gives the :class:`ExternalMessage`.
+
+        Raises:
+            ExternalMessagesError: As for :meth:`ExternalMessagesClient.get`.
+        """
+        client = self._client
+        response = await client._http.request("GET", client._item_url(message_id))
+        return APIResponse.of(response, _parse_message)
+
+    async def get_page(
+        self,
+        *,
+        skip: int = 0,
+        top: int = MAX_PAGE_SIZE,
+        filter: str | None = None,
+        search: str | None = None,
+        orderby: str | None = None,
+    ) -> APIResponse[Page[ExternalMessage]]:
+        """Fetch one page of messages, with the answer's metadata.
+
+        Args:
+            skip: As for :meth:`ExternalMessagesClient.get_page`.
+            top: As for :meth:`ExternalMessagesClient.get_page`.
+            filter: As for :meth:`ExternalMessagesClient.get_page`.
+            search: As for :meth:`ExternalMessagesClient.get_page`.
+            orderby: As for :meth:`ExternalMessagesClient.get_page`.
+
+        Returns:
+            The response; ``.parse()`` gives the :class:`Page`.
+
+        Raises:
+            ExternalMessagesError: As for :meth:`ExternalMessagesClient.get_page`.
+        """
+        client = self._client
+        params = client._page_query(
+            skip=skip, top=top, filter=filter, search=search, orderby=orderby
+        )
+        response = await client._http.request("GET", client._collection, params=params)
+        return APIResponse.of(
+            response, lambda body: structure_page(decode_json(body), skip=skip)
+        )
+
+
+def _parse_message(body: bytes) -> ExternalMessage:
+    return structure_message(decode_json(body))

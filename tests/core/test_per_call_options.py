@@ -26,23 +26,23 @@ def _data_requests(pbx: FakePortSIPServer) -> int:
 async def test_a_view_without_retries_fails_on_the_first_503_while_the_parent_retries() -> (
     None
 ):
-    async with FakePortSIPServer(5) as pbx:
-        async with ExternalMessagesClient(
-            pbx.url, token="demo-token", retry=FAST_RETRY
-        ) as client:
-            await client.get_page(top=1)  # the pool is open
-            pool = client._http.transport.session
-            view = client.with_options(max_retries=0)
+    async with (
+        FakePortSIPServer(5) as pbx,
+        ExternalMessagesClient(pbx.url, token="demo-token", retry=FAST_RETRY) as client,
+    ):
+        await client.get_page(top=1)  # the pool is open
+        pool = client._http.transport.session
+        view = client.with_options(max_retries=0)
 
-            pbx.script([ScriptedResponse(status=503)])
-            with pytest.raises(ServerError):
-                await view.get_page(top=1)
-            pbx.script([ScriptedResponse(status=503)])
-            page = await client.get_page(top=1)
+        pbx.script([ScriptedResponse(status=503)])
+        with pytest.raises(ServerError):
+            await view.get_page(top=1)
+        pbx.script([ScriptedResponse(status=503)])
+        page = await client.get_page(top=1)
 
-            assert view._http.transport.session is pool
-            assert view._http.limiter is client._http.limiter
-            assert view._http.auth is client._http.auth
+        assert view._http.transport.session is pool
+        assert view._http.limiter is client._http.limiter
+        assert view._http.auth is client._http.auth
 
     assert len(page.items) == 1
     assert _data_requests(pbx) == 1 + 1 + 2

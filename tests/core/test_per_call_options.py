@@ -49,15 +49,17 @@ async def test_a_view_without_retries_fails_on_the_first_503_while_the_parent_re
 
 
 async def test_closing_a_view_leaves_the_parent_open() -> None:
-    async with FakePortSIPServer(5) as pbx:
-        async with ExternalMessagesClient(pbx.url, token="demo-token") as client:
-            async with client.with_options(timeout=5) as view:
-                await view.get_page(top=1)
+    async with (
+        FakePortSIPServer(5) as pbx,
+        ExternalMessagesClient(pbx.url, token="demo-token") as client,
+    ):
+        async with client.with_options(timeout=5) as view:
+            await view.get_page(top=1)
 
-            page = await client.get_page(top=2)
+        page = await client.get_page(top=2)
 
-            assert not client.closed
-            assert not view.closed
+        assert not client.closed
+        assert not view.closed
 
     assert len(page.items) == 2
     assert view.closed  # closing the parent closes what the view shares
@@ -125,10 +127,12 @@ async def test_a_raw_get_carries_status_headers_request_id_and_attempts() -> Non
 
 
 async def test_a_raw_page_parses_to_the_same_page_as_get_page() -> None:
-    async with FakePortSIPServer(30) as pbx:
-        async with ExternalMessagesClient(pbx.url, token="demo-token") as client:
-            raw = await client.with_raw_response.get_page(skip=5, top=10)
-            plain = await client.get_page(skip=5, top=10)
+    async with (
+        FakePortSIPServer(30) as pbx,
+        ExternalMessagesClient(pbx.url, token="demo-token") as client,
+    ):
+        raw = await client.with_raw_response.get_page(skip=5, top=10)
+        plain = await client.get_page(skip=5, top=10)
 
     page = raw.parse()
     assert isinstance(page, Page)
@@ -137,11 +141,13 @@ async def test_a_raw_page_parses_to_the_same_page_as_get_page() -> None:
 
 
 async def test_raw_calls_check_their_arguments_before_sending() -> None:
-    async with FakePortSIPServer(3) as pbx:
-        async with ExternalMessagesClient(pbx.url, token="demo-token") as client:
-            with pytest.raises(ValueError, match="page_size"):
-                await client.with_raw_response.get_page(top=500)
-            with pytest.raises(TypeError, match="message_id"):
-                await client.with_raw_response.get(5)  # type: ignore[arg-type]
+    async with (
+        FakePortSIPServer(3) as pbx,
+        ExternalMessagesClient(pbx.url, token="demo-token") as client,
+    ):
+        with pytest.raises(ValueError, match="page_size"):
+            await client.with_raw_response.get_page(top=500)
+        with pytest.raises(TypeError, match="message_id"):
+            await client.with_raw_response.get(5)  # type: ignore[arg-type]
 
     assert pbx.requests == []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import ssl as ssl_module
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from types import TracebackType
 from typing import Any, Literal, overload
 
@@ -19,6 +19,7 @@ from ._checks import check_bool, check_int, check_timeout
 from ._converter import decode_json, structure_message, structure_page
 from ._limiter import Limiter
 from ._login import LoginFlow, PasswordAuth
+from ._logs import configure_logging_from_env
 from ._models import ExternalMessage, Page
 from ._pagination import (
     DEFAULT_CONCURRENCY,
@@ -30,7 +31,7 @@ from ._pagination import (
 from ._response import APIResponse
 from ._retry import RetryPolicy, check_retry
 from ._transport import DEFAULT_MAX_RESPONSE_BYTES, Transport
-from ._urls import api_root, collection_url, item_url
+from ._urls import api_root, collection_url, item_url, proxy_url
 from .errors import ClientStateError, ExternalMessagesError
 
 __all__ = ["ExternalMessagesClient", "WithRawResponse"]
@@ -43,6 +44,26 @@ _Results = list[ExternalMessage | ExternalMessagesError]
 def _optional_str(name: str, value: object) -> None:
     if value is not None and not isinstance(value, str):
         raise TypeError(f"{name} must be a str or None, got {type(value).__name__}")
+
+
+def check_trace_configs(
+    trace_configs: Sequence[aiohttp.TraceConfig] | None,
+) -> tuple[aiohttp.TraceConfig, ...]:
+    """Refuse ``trace_configs=`` that is not a sequence of ``aiohttp.TraceConfig``."""
+    if trace_configs is None:
+        return ()
+    if not isinstance(trace_configs, (list, tuple)):
+        raise TypeError(
+            "trace_configs must be a list of aiohttp.TraceConfig, got "
+            f"{type(trace_configs).__name__}"
+        )
+    for config in trace_configs:
+        if not isinstance(config, aiohttp.TraceConfig):
+            raise TypeError(
+                "trace_configs must hold aiohttp.TraceConfig objects, got "
+                f"{type(config).__name__}"
+            )
+    return tuple(trace_configs)
 
 
 def _choose_auth(
@@ -141,6 +162,15 @@ class ExternalMessagesClient:
             raises :class:`~external_messages_async.errors.ResponseDecodeError`.
         max_concurrency: The most requests in flight at once across every
             call of this client, or ``None`` for no cap.
+        proxy: An HTTP proxy every request goes through, such as
+            ``http://user:pass@proxy:3128``; ``https://`` targets are reached
+            through ``CONNECT``. Its credentials are never shown.
+        trust_env: Honour ``HTTP_PROXY``, ``HTTPS_PROXY`` and ``NO_PROXY``
+            (and ``.netrc``) from the environment, for the session the client
+            makes. Off by default, so the environment cannot reroute tokens.
+        trace_configs: :class:`aiohttp.TraceConfig` hooks for the session the
+            client makes (aiohttp's own request hooks; OpenTelemetry's aiohttp
+            instrumentation provides one). A borrowed ``session=`` keeps its own.
 
     Raises:
         ValueError: ``base_url`` is not an absolute http(s) URL, an option
@@ -167,7 +197,11 @@ class ExternalMessagesClient:
         user_scope: bool = False,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         max_concurrency: int | None = None,
+        proxy: str | None = None,
+        trust_env: bool = False,
+        trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
     ) -> None:
+        configure_logging_from_env()
         api = api_root(base_url)
         auth = _choose_auth(
             token=token,
@@ -197,11 +231,15 @@ class ExternalMessagesClient:
         self.user_scope = user_scope
         self._view_of: ExternalMessagesClient | None = None
         self._collection = collection_url(api, user_scope=self.user_scope)
+        check_bool("trust_env", trust_env)
         transport = Transport(
             api,
             session=session,
             ssl=ssl,
             max_response_bytes=max_response_bytes,
+            proxy=proxy_url(proxy),
+            trust_env=trust_env,
+            trace_configs=check_trace_configs(trace_configs),
         )
         self._http = HTTPSession(
             transport=transport,

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import platform
 import ssl as ssl_module
+import urllib.request
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -28,7 +29,7 @@ from .errors import (
     ResponseDecodeError,
 )
 
-__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "Transport", "user_agent"]
+__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "Transport", "proxy_secrets", "user_agent"]
 
 logger = logging.getLogger("external_messages_async")
 
@@ -81,6 +82,7 @@ class Transport:
         self.max_response_bytes = max_response_bytes
         self.proxy = proxy
         self._trust_env = trust_env
+        self._proxy_secrets = proxy_secrets(proxy, trust_env=trust_env)
         self._trace_configs = list(trace_configs)
         self._ssl: ssl_module.SSLContext | bool = True if ssl is None else ssl
         self._borrowed = session
@@ -207,11 +209,14 @@ class Transport:
                 path=url.raw_path,
             ) from None
         except aiohttp.ClientError as exc:
+            description = _describe(exc)
+            for secret in self._proxy_secrets:
+                description = description.replace(secret, "***")
             raise APIConnectionError(
-                f"{method} {url.raw_path} failed: {_describe(exc)}",
+                f"{method} {url.raw_path} failed: {description}",
                 method=method,
                 path=url.raw_path,
-            ) from exc
+            ) from (None if self._proxy_secrets else exc)
 
     async def _read_body(
         self, response: aiohttp.ClientResponse, method: str, url: URL
@@ -279,6 +284,27 @@ class Transport:
         session, self._session = self._session, None
         if session is not None and self._borrowed is None:
             await session.close()
+
+
+def proxy_secrets(proxy: URL | None, *, trust_env: bool) -> tuple[str, ...]:
+    """List the proxy credentials no error or log line may show.
+
+    Args:
+        proxy: The ``proxy=`` URL, if any.
+        trust_env: Whether proxies from ``HTTP(S)_PROXY`` are used too.
+
+    Returns:
+        User names and passwords, as written and decoded, longest first.
+    """
+    urls = [proxy] if proxy is not None else []
+    if trust_env:
+        urls += [URL(value) for value in urllib.request.getproxies().values()]
+    secrets = set()
+    for url in urls:
+        for value in (url.raw_user, url.user, url.raw_password, url.password):
+            if value:
+                secrets.add(value)
+    return tuple(sorted(secrets, key=len, reverse=True))
 
 
 def _describe(exc: aiohttp.ClientError) -> str:

@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 from yarl import URL
 
-__all__ = ["api_root", "collection_url", "encode_segment", "item_url"]
+__all__ = ["api_root", "collection_url", "encode_segment", "item_url", "proxy_url"]
 
 # Everything between "scheme://" and the last "@": "user:password". A password
 # may hold "@", ":", "/", "?" or "#" unencoded, so no delimiter stops the mask
@@ -50,6 +50,37 @@ def api_root(base_url: str | URL) -> URL:
     if not path.endswith("/api"):
         path += "/api"
     return url.with_query(None).with_fragment(None).with_path(path)
+
+
+def proxy_url(proxy: str | None) -> URL | None:
+    """Check a ``proxy=`` option and turn it into a URL.
+
+    Args:
+        proxy: What the user passed, such as ``http://user:pass@proxy:3128``.
+
+    Returns:
+        The URL, or ``None`` without a proxy.
+
+    Raises:
+        TypeError: ``proxy`` is not a string.
+        ValueError: It is not an absolute ``http://`` or ``https://`` URL
+            (the message masks its credentials).
+    """
+    if proxy is None:
+        return None
+    if not isinstance(proxy, str):
+        raise TypeError(f"proxy must be a str or None, got {type(proxy).__name__}")
+    shown = _without_userinfo(proxy)
+    try:
+        url = URL(proxy.strip())
+    except ValueError:
+        raise ValueError(f"proxy is not a valid URL: {shown!r}") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ValueError(
+            f"proxy must be an absolute http(s) URL such as "
+            f"'http://proxy.example.com:3128', got {shown!r}"
+        )
+    return url
 
 
 def _without_userinfo(text: str) -> str:

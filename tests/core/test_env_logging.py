@@ -93,9 +93,11 @@ async def test_info_shows_no_attempt_lines(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("EXTERNAL_MESSAGES_LOG", "info")
-    async with FakePortSIPServer(5) as pbx:
-        async with ExternalMessagesClient(pbx.url, token="demo-token") as client:
-            await client.get_page(top=1)
+    async with (
+        FakePortSIPServer(5) as pbx,
+        ExternalMessagesClient(pbx.url, token="demo-token") as client,
+    ):
+        await client.get_page(top=1)
 
     assert LOGGER.level == logging.INFO
     assert "attempt 1" not in capsys.readouterr().err

@@ -22,6 +22,7 @@ from yarl import URL
 from ._auth import Auth, RawResponse
 from ._limiter import Limiter
 from ._retry import RetryPolicy, decide_retry, parse_retry_after, rate_limit_pause
+from ._tracing import CallRecord, call_span, operation_of_post, page_attributes
 from ._transport import Transport
 from .errors import (
     APIConnectionError,
@@ -73,17 +74,22 @@ class HTTPSession:
     ) -> RawResponse:
         """One plain attempt for an auth strategy (see ``AuthTransport.post``)."""
         url = self.api_url.joinpath(path)
-        started = time.monotonic()
-        response = await self.transport.send(
-            "POST",
-            url,
-            timeout=self.timeout,
-            data=form,
-            json=json,
-            authorization=f"Bearer {token}" if token is not None else None,
-        )
-        _log_attempt("POST", url, response, started, attempt=1)
-        return response
+        name = operation_of_post(path, form, json)
+        attributes = {"http.request.method": "POST", "url.path": url.raw_path}
+        with call_span(name, attributes) as record:
+            started = time.monotonic()
+            record.attempts = 1
+            response = await self.transport.send(
+                "POST",
+                url,
+                timeout=self.timeout,
+                data=form,
+                json=json,
+                authorization=f"Bearer {token}" if token is not None else None,
+            )
+            record.status = response.status
+            _log_attempt("POST", url, response, started, attempt=1)
+            return response
 
     async def request(
         self, method: str, url: URL, *, params: Mapping[str, str] | None = None
@@ -103,16 +109,26 @@ class HTTPSession:
             APIConnectionError: The last attempt got no answer.
             ResponseDecodeError: A 2xx body is larger than the cap.
         """
+        name, attributes = page_attributes(method, url.raw_path, params)
+        with call_span(name, attributes) as record:
+            return await self._attempts(method, url, params, record)
+
+    async def _attempts(
+        self,
+        method: str,
+        url: URL,
+        params: Mapping[str, str] | None,
+        record: CallRecord,
+    ) -> RawResponse:
         started = time.monotonic()
-        attempts = 0
         retries = 0
         replayed = False
         while True:
             authorization = await self.auth.authorization(self)
-            attempts += 1
+            record.attempts += 1
             try:
                 response = await self._attempt(
-                    method, url, params, authorization, attempts
+                    method, url, params, authorization, record.attempts
                 )
             except APIConnectionError as exc:
                 decision = decide_retry(
@@ -122,12 +138,12 @@ class HTTPSession:
                     raise
                 why = str(exc)
             else:
-                status = response.status
+                status = record.status = response.status
                 if 200 <= status < 300:
                     self.limiter.on_success()
                     return attrs.evolve(
                         response,
-                        attempts=attempts,
+                        attempts=record.attempts,
                         elapsed=time.monotonic() - started,
                     )
                 if status == 401 and self.auth.manages_token and not replayed:

@@ -350,7 +350,7 @@ class PasswordAuth(Auth):
         clock: Monotonic seconds; replaceable in tests.
 
     Raises:
-        TypeError: A credential is not a string.
+        TypeError: A credential is not a string, or ``clock`` is not callable.
         ValueError: A credential is empty, or ``flow`` is unknown.
     """
 
@@ -378,6 +378,8 @@ class PasswordAuth(Auth):
             _check_str("domain", self.domain)
         if self.flow not in _FLOWS:
             raise ValueError(f"flow must be 'oauth' or 'json', got {self.flow!r}")
+        if not callable(self.clock):
+            raise TypeError(f"clock must be callable, got {type(self.clock).__name__}")
 
     async def authorization(self, transport: AuthTransport) -> str | None:
         """Return ``Bearer <token>``, logging in or refreshing first when due.

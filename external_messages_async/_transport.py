@@ -212,6 +212,8 @@ class Transport:
             description = _describe(exc)
             for secret in self._proxy_secrets:
                 description = description.replace(secret, "***")
+            # aiohttp's own exception may quote the proxy URL with its
+            # credentials, so it is not kept as the cause when there are any.
             raise APIConnectionError(
                 f"{method} {url.raw_path} failed: {description}",
                 method=method,

@@ -388,3 +388,10 @@ def test_a_travelling_error_keeps_secrets_redacted() -> None:
     assert b"s3cr3t" not in data
     assert "[redacted]" in copied.body
     assert copied.errors[0].message == "token [redacted] refused"
+
+
+def test_a_password_auth_clock_must_be_callable() -> None:
+    from external_messages_async import PasswordAuth
+
+    with pytest.raises(TypeError, match="clock"):
+        PasswordAuth(username="u", password="p", clock=5.0)  # type: ignore[arg-type]

@@ -613,16 +613,13 @@ class WithRawResponse:
         self._client = client
 
     async def get(self, message_id: str) -> APIResponse[ExternalMessage]:
-        """Fetch one message by its id, with the answer's metadata.
+        """:meth:`ExternalMessagesClient.get`, returning the answer's metadata too.
 
         Args:
-            message_id: As for :meth:`ExternalMessagesClient.get`.
+            message_id: The opaque id of the message.
 
         Returns:
-            The response; ``.parse()`` gives the :class:`ExternalMessage`.
-
-        Raises:
-            ExternalMessagesError: As for :meth:`ExternalMessagesClient.get`.
+            The response, whose ``.parse()`` is the :class:`ExternalMessage`.
         """
         client = self._client
         response = await client._http.request("GET", client._item_url(message_id))

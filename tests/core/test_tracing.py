@@ -170,15 +170,7 @@ def test_without_opentelemetry_nothing_is_imported_and_calls_work() -> None:
         """
     )
 
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-
-    assert result.stdout.strip() == "2 ['opentelemetry']"
+    assert _python(script) == "2 ['opentelemetry']"
 
 
 def test_importing_the_package_imports_no_opentelemetry() -> None:
@@ -187,6 +179,11 @@ def test_importing_the_package_imports_no_opentelemetry() -> None:
         "print(any(m.startswith('opentelemetry') for m in sys.modules))"
     )
 
+    assert _python(script) == "False"
+
+
+def _python(script: str) -> str:
+    """Run ``script`` in a fresh interpreter; return what it printed."""
     result = subprocess.run(
         [sys.executable, "-c", script],
         capture_output=True,
@@ -194,5 +191,4 @@ def test_importing_the_package_imports_no_opentelemetry() -> None:
         timeout=60,
         check=True,
     )
-
-    assert result.stdout.strip() == "False"
+    return result.stdout.strip()

@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
     InMemorySpanExporter,
 )
 
-from external_messages_async import ExternalMessagesClient
+from external_messages_async import ExternalMessagesClient, _tracing
 from external_messages_async._tracing import operation_of_post, page_attributes
 from external_messages_async.errors import NotFoundError
 from external_messages_async.testing import FakePortSIPServer, ScriptedResponse
@@ -192,3 +192,19 @@ def _python(script: str) -> str:
         check=True,
     )
     return result.stdout.strip()
+
+
+async def test_without_opentelemetry_calls_run_without_spans(
+    monkeypatch: pytest.MonkeyPatch, spans: InMemorySpanExporter
+) -> None:
+    monkeypatch.setattr(_tracing, "_trace", _tracing._UNSET)
+    monkeypatch.setitem(sys.modules, "opentelemetry", None)  # type: ignore[arg-type]
+    async with (
+        FakePortSIPServer(3) as pbx,
+        ExternalMessagesClient(pbx.url, token="demo-token") as client,
+    ):
+        page = await client.get_page(top=2)
+
+    assert _tracing._api() is None
+    assert len(page.items) == 2
+    assert spans.get_finished_spans() == ()

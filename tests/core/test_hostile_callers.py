@@ -426,7 +426,7 @@ async def test_a_custom_auth_header_with_cr_lf_is_refused_before_sending(
 def test_transport_options_are_checked_at_construction(
     kwargs: dict[str, Any], error: type[Exception]
 ) -> None:
-    with pytest.raises(error, match="trace_configs|trust_env|proxy") as info:
+    with pytest.raises(error, match=r"trace_configs|trust_env|proxy") as info:
         ExternalMessagesClient("https://pbx.example.com", token="t", **kwargs)
 
     assert "hunter2" not in str(info.value)

@@ -13,7 +13,7 @@ import logging
 import weakref
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence, Set
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
@@ -111,10 +111,13 @@ class RecentIds:
         Args:
             items: Items just yielded, none of them seen before.
         """
-        ids = [item.id for item in items if item.id is not None]
-        self._ids.update(ids)
+        ids = [item.id for item in items]
+        if None in ids:
+            ids = [message_id for message_id in ids if message_id is not None]
+        # Items without an id were filtered out just above.
+        self._ids.update(cast("list[str]", ids))
         order = self._order
-        order.extend(ids)
+        order.extend(cast("list[str]", ids))
         excess = len(order) - self._window
         if excess > 0:
             self._ids.difference_update([order.popleft() for _ in range(excess)])
@@ -377,7 +380,7 @@ class PageWalk:
             if self._state.done:
                 self._finish()
                 raise StopAsyncIteration
-            head = self._state.window[0]
+            head = self._state.head
             try:
                 if self._state.sequential:
                     page = await self._fetch_page(head.skip, head.top)

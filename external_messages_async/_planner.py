@@ -146,8 +146,9 @@ class WalkState:
             resume from.
         frontier: The offset where the next planned window request starts.
         count: ``count`` of the latest page accepted, ``None`` before the first.
-        window: Requests sent and not accepted yet, in offset order; the first
-            is the one to accept next.
+        window: The window's requests sent and not accepted yet, in offset
+            order. Empty in a sequential walk, whose one request follows from
+            the state (see :attr:`head`).
         done: Whether the walk is over.
         cap: The server's page cap, learned from the first short page.
         yielded: Items yielded.
@@ -207,6 +208,15 @@ class WalkState:
         return min(self.page_size, self.cap)
 
     @property
+    def head(self) -> Request:
+        """The request whose answer :func:`accept` takes next."""
+        if self.window:
+            return self.window[0]
+        return Request(
+            self.cursor, next_top(self.request_size, self.limit, self.yielded)
+        )
+
+    @property
     def sequential(self) -> bool:
         """Whether the next request is the only one in flight (no window yet, or K=1)."""
         return self.concurrency == 1 or self.count is None
@@ -246,9 +256,9 @@ def plan(state: WalkState) -> tuple[WalkState, tuple[Request, ...]]:
         state: The walk's state.
 
     Returns:
-        ``(state, requests)``: the new state, whose ``window[0]`` is the page to
-        accept next, and the requests to send now, in offset order. The walk is
-        over when the new state is ``done``.
+        ``(state, requests)``: the new state, whose :attr:`~WalkState.head` is
+        the page to accept next, and the requests to send now, in offset order.
+        The walk is over when the new state is ``done``.
     """
     if state.done:
         return state, ()
@@ -257,8 +267,7 @@ def plan(state: WalkState) -> tuple[WalkState, tuple[Request, ...]]:
         return state.stopped(), ()
     count = state.count
     if state.concurrency == 1 or count is None:  # state.sequential
-        request = Request(state.cursor, top)
-        return attrs.evolve(state, window=(request,)), (request,)
+        return state, (Request(state.cursor, top),)
     window = state.window
     new: list[Request] = []
     expected = window[0].skip if window else state.frontier
@@ -288,7 +297,7 @@ def accept(state: WalkState, page: Page[ExternalMessage], known: Set[str]) -> St
 
     Args:
         state: The walk's state, as :func:`plan` left it.
-        page: The answer to the first request of the window.
+        page: The answer to ``state.head``.
         known: The ids yielded so far in this walk (only read); the caller
             remembers the ids of :attr:`Step.items` before the next call.
 
@@ -299,7 +308,8 @@ def accept(state: WalkState, page: Page[ExternalMessage], known: Set[str]) -> St
         PagingError: The server appears to ignore ``skip``; ``resume_skip`` is
             the offset before the first repeated page.
     """
-    head, *rest = state.window
+    head = state.head
+    rest = state.window[1:]
     count = state.count
     if (
         not state.sequential
@@ -349,11 +359,14 @@ def accept(state: WalkState, page: Page[ExternalMessage], known: Set[str]) -> St
         cursor, page.count, returned
     )
     cap = state.cap
-    new_state = attrs.evolve(
-        state,
+    new_state = WalkState(
+        page_size=state.page_size,
+        limit=limit,
+        concurrency=state.concurrency,
         cursor=cursor,
+        frontier=state.frontier,
         count=page.count,
-        window=() if done else tuple(rest),
+        window=() if done else rest,
         done=done,
         cap=cap,
         yielded=yielded,

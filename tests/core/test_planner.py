@@ -64,7 +64,7 @@ def test_a_sequential_walk_asks_for_one_page_at_the_cursor() -> None:
     state, requests = plan(start(skip=5))
 
     assert requests == (Request(5, 10),)
-    assert state.window == requests
+    assert state.head == Request(5, 10)
 
 
 def test_the_first_page_of_a_concurrent_walk_is_asked_alone() -> None:
@@ -287,7 +287,7 @@ def drive(
                     server.insert(position)
                 else:
                     server.delete(position)
-        head = state.window[0]
+        head = state.head
         answer = answers.pop(head) or server.answer(head)
         step = accept(state, answer, known)
         while step.refetch is not None:
@@ -391,7 +391,7 @@ def test_walks_from_the_model_server_end_with_the_right_next_skip(
         state, _ = plan(state)
         if state.done:
             break
-        step = accept(state, server.answer(state.window[0]), set())
+        step = accept(state, server.answer(state.head), set())
         state = step.state
         yielded.extend(ids_of(step))
 

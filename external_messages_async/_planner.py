@@ -28,9 +28,10 @@ The rules:
   shows the server's own page cap; later requests ask for no more than that,
   so a server capping at 30 serves 200 messages in 7 requests.
 - **Ignored skip**: :data:`REPEATED_PAGES_LIMIT` full pages in a row made only
-  of ids already yielded, while ``count`` held or grew by less than a page,
-  cannot come from messages created meanwhile: the server ignores ``skip``,
-  and :func:`accept` raises :class:`~.errors.PagingError`.
+  of ids already yielded, while ``count`` held or grew by fewer than the items
+  on them, cannot come from messages created meanwhile: the server ignores
+  ``skip``, and :func:`accept` raises :class:`~.errors.PagingError` with
+  ``resume_skip`` at the cursor before the first of them.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from .errors import PagingError
 
 __all__ = [
     "REPEATED_PAGES_LIMIT",
+    "Repeats",
     "Request",
     "Step",
     "WalkState",
@@ -55,9 +57,10 @@ __all__ = [
 ]
 
 #: Full pages in a row, made only of ids already yielded, after which the
-#: server is taken to ignore ``skip``. Two: one such page can, in theory, come
-#: from as many messages created before it as it holds (and as many deleted
-#: after it), two in a row from no plausible traffic.
+#: server is taken to ignore ``skip`` (unless ``count`` grew by as many items
+#: as they held). Two: the smallest number that still lets one page of
+#: repeats pass without an error, and it stops a server that ignores ``skip``
+#: after three requests in a sequential walk.
 REPEATED_PAGES_LIMIT = 2
 
 
@@ -135,6 +138,28 @@ class Request:
 
 
 @attrs.frozen(kw_only=True)
+class Repeats:
+    """A run of full pages in a row made only of ids already yielded.
+
+    New messages shift old ones to higher offsets, so a page can repeat
+    messages yielded before; a run of such pages holding ``items`` items needs
+    at least that many messages created before it, so ``count`` must have
+    grown by that much since the run began.
+
+    Attributes:
+        pages: Pages in the run.
+        items: Items on those pages.
+        since: The cursor before the run: the offset to resume from.
+        count: ``count`` before the run.
+    """
+
+    pages: int
+    items: int
+    since: int
+    count: int
+
+
+@attrs.frozen(kw_only=True)
 class WalkState:
     """A walk's position and plan: a snapshot, replaced on every event.
 
@@ -156,8 +181,8 @@ class WalkState:
         duplicates_dropped: Items dropped because their id was yielded before.
         first_count: ``count`` of the first page.
         count_decreased: Whether ``count`` ever fell between pages.
-        repeated_pages: Full pages in a row made only of ids already yielded.
-        repeats_from: The cursor before the first of those pages.
+        repeats: The run of full pages made only of ids already yielded that
+            ends at the latest page, or ``None``.
     """
 
     page_size: int
@@ -174,8 +199,7 @@ class WalkState:
     duplicates_dropped: int = 0
     first_count: int | None = None
     count_decreased: bool = False
-    repeated_pages: int = 0
-    repeats_from: int = 0
+    repeats: Repeats | None = None
 
     @classmethod
     def start(
@@ -338,7 +362,7 @@ def accept(state: WalkState, page: Page[ExternalMessage], known: Set[str]) -> St
     overlap = cursor - page.skip
     items = page_items[overlap:] if overlap > 0 else page_items
     fresh = fresh_items(items, known)
-    repeated_pages, repeats_from = 0, 0
+    repeats = _repeats(state, head, page, fresh, known)
     end = page.skip + returned
     limit = state.limit
     yielded = state.yielded
@@ -374,8 +398,7 @@ def accept(state: WalkState, page: Page[ExternalMessage], known: Set[str]) -> St
         duplicates_dropped=state.duplicates_dropped + len(items) - len(fresh),
         first_count=page.count if state.first_count is None else state.first_count,
         count_decreased=count_decreased,
-        repeated_pages=repeated_pages,
-        repeats_from=repeats_from,
+        repeats=repeats,
     )
     return Step(new_state, fresh, warning=warning)
 
@@ -386,31 +409,42 @@ def _repeats(
     page: Page[ExternalMessage],
     fresh: list[ExternalMessage],
     known: Set[str],
-) -> tuple[int, int]:
-    """Count full pages of old ids in a row; raise once there are too many.
+) -> Repeats | None:
+    """Extend the run of full pages of old ids; raise once it has no explanation.
 
     Returns:
-        The new ``(repeated_pages, repeats_from)``.
+        The run this page extends, or ``None`` when it yields something new,
+        is short, holds an item without an id, or comes with a lower ``count``.
+
+    Raises:
+        PagingError: :data:`REPEATED_PAGES_LIMIT` such pages in a row, and
+            ``count`` grew by fewer than the items they held.
     """
     items = page.items
     if fresh or not items or len(items) < head.top:
-        return 0, state.cursor
-    count = state.count if state.count is not None else page.count
-    if not 0 <= page.count - count < len(items):
-        # A fall of count, or a rise by a page or more, can explain old ids.
-        return 0, state.cursor
+        return None
     if not all(item.id is not None and item.id in known for item in items):
-        return 0, state.cursor
-    repeated = state.repeated_pages + 1
-    since = state.repeats_from if state.repeated_pages else state.cursor
-    if repeated >= REPEATED_PAGES_LIMIT:
+        return None
+    run = state.repeats
+    if run is None:
+        count = state.count if state.count is not None else page.count
+        run = Repeats(pages=0, items=0, since=state.cursor, count=count)
+    if page.count < run.count:
+        return None
+    run = Repeats(
+        pages=run.pages + 1,
+        items=run.items + len(items),
+        since=run.since,
+        count=run.count,
+    )
+    if run.pages >= REPEATED_PAGES_LIMIT and page.count - run.count < run.items:
         error = PagingError(
-            f"the server appears to ignore skip: {repeated} full pages in a row "
-            f"(the last at skip={page.skip}) held only messages already yielded "
-            f"while count held or grew by less than a page (it is {page.count}); "
-            f"resume from skip={since}",
+            f"the server appears to ignore skip: {run.pages} full pages in a row "
+            f"(the last at skip={page.skip}) held only messages already yielded, "
+            f"while count went from {run.count} to {page.count}; resume from "
+            f"skip={run.since}",
             ignored="skip",
         )
-        error.resume_skip = since
+        error.resume_skip = run.since
         raise error
-    return repeated, since
+    return run

@@ -19,12 +19,14 @@ from hypothesis import strategies as st
 
 from external_messages_async import ExternalMessage, Page
 from external_messages_async._planner import (
+    REPEATED_PAGES_LIMIT,
     Request,
     Step,
     WalkState,
     accept,
     plan,
 )
+from external_messages_async.errors import PagingError
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "300"))
 
@@ -208,6 +210,126 @@ def test_an_over_full_page_is_cut_at_the_limit_and_resumes_after_it() -> None:
 
     assert ids_of(step) == ["a", *names(0, 7)]
     assert (step.state.cursor, step.state.done) == (9, True)
+
+
+# --- a server that ignores skip ---------------------------------------------
+
+
+def walk_pages(
+    state: WalkState, answer: Callable[[Request], Page[ExternalMessage]]
+) -> tuple[list[str | None], WalkState]:
+    """Walk to the end, each request answered at once, in offset order."""
+    known: set[str] = set()
+    yielded: list[str | None] = []
+    while True:
+        state, _ = plan(state)
+        if state.done:
+            return yielded, state
+        step = accept(state, answer(state.head), known)
+        state = step.state
+        known.update(i.id for i in step.items if i.id is not None)
+        yielded.extend(ids_of(step))
+
+
+def ignoring_skip(count: int) -> Callable[[Request], Page[ExternalMessage]]:
+    """Every page holds the first ``top`` messages, whatever its ``skip``."""
+    return lambda request: page(request.skip, names(0, request.top), count)
+
+
+@pytest.mark.parametrize("count", [10**12, 250])
+@pytest.mark.parametrize("concurrency", [1, 8])
+def test_full_pages_of_old_ids_while_count_holds_raise_paging_error(
+    count: int, concurrency: int
+) -> None:
+    state = start(page_size=50, concurrency=concurrency)
+
+    with pytest.raises(PagingError) as caught:
+        walk_pages(state, ignoring_skip(count))
+
+    assert caught.value.ignored == "skip"
+    assert caught.value.resume_skip == 50
+    assert "appears to ignore skip" in str(caught.value)
+    assert "resume from skip=50" in str(caught.value)
+
+
+def test_the_error_comes_after_the_documented_number_of_repeated_pages() -> None:
+    state = start(page_size=10)
+    seen: list[Request] = []
+
+    def answer(request: Request) -> Page[ExternalMessage]:
+        seen.append(request)
+        return ignoring_skip(10**6)(request)
+
+    with pytest.raises(PagingError):
+        walk_pages(state, answer)
+
+    assert REPEATED_PAGES_LIMIT == 2
+    assert len(seen) == 1 + REPEATED_PAGES_LIMIT
+
+
+def test_one_page_of_old_ids_alone_is_not_an_error() -> None:
+    state, _ = plan(start(page_size=10))
+    state = accept(state, page(0, names(0, 10), 100), set()).state
+    state, _ = plan(state)
+    state = accept(state, page(10, names(0, 10), 100), set(names(0, 10))).state
+    state, _ = plan(state)
+
+    step = accept(state, page(20, names(20, 30), 100), set(names(0, 10)))
+
+    assert ids_of(step) == names(20, 30)
+    assert step.state.repeats is None
+
+
+def test_repeated_pages_explained_by_as_many_new_messages_are_no_error() -> None:
+    """Ten messages created at the front before each page push old ones on."""
+    state, _ = plan(start(page_size=10))
+    state = accept(state, page(0, names(0, 10), 100), set()).state
+    known = set(names(0, 10))
+    for skip, count in ((10, 110), (20, 120)):
+        state, _ = plan(state)
+        state = accept(state, page(skip, names(0, 10), count), known).state
+
+    assert state.repeats is not None
+    assert (state.repeats.pages, state.repeats.items, state.repeats.since) == (
+        2,
+        20,
+        10,
+    )
+
+
+@pytest.mark.parametrize(
+    "repeat",
+    [
+        pytest.param([*names(0, 9), None], id="an item without id"),
+        pytest.param(names(0, 9), id="a short page"),
+    ],
+)
+def test_a_page_that_could_hold_something_new_breaks_the_run(
+    repeat: list[str | None],
+) -> None:
+    known = set(names(0, 10))
+    state, _ = plan(start(page_size=10))
+    state = accept(state, page(0, names(0, 10), 100), set()).state
+    state, _ = plan(state)
+    state = accept(state, page(10, names(0, 10), 100), known).state
+
+    state, _ = plan(state)
+    state = accept(state, page(20, repeat, 100), known).state
+
+    assert state.repeats is None
+
+
+def test_a_falling_count_breaks_the_run() -> None:
+    known = set(names(0, 10))
+    state, _ = plan(start(page_size=10))
+    state = accept(state, page(0, names(0, 10), 100), set()).state
+    state, _ = plan(state)
+    state = accept(state, page(10, names(0, 10), 100), known).state
+
+    state, _ = plan(state)
+    state = accept(state, page(20, names(0, 10), 90), known).state
+
+    assert state.repeats is None
 
 
 # --- a model server --------------------------------------------------------

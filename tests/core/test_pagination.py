@@ -1,7 +1,9 @@
 """The page walk: skip/top arithmetic, its end, duplicates, limit, laziness.
 
 The walk is tested strictly one page at a time (``concurrency=1``); the
-concurrent window has its own tests.
+concurrent window has its own tests. At the end, servers that bend the paging
+rules (a page cap, an ignored ``skip``), sequential and concurrent; the pure
+decisions behind them are in ``test_planner.py``.
 """
 
 from __future__ import annotations
@@ -12,9 +14,15 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from external_messages_async import ExternalMessage, ExternalMessagesClient, Page
+from external_messages_async import (
+    ExternalMessage,
+    ExternalMessagesClient,
+    MessagePager,
+    Page,
+)
 from external_messages_async._pagination import RecentIds
 from external_messages_async._planner import next_top, walk_done
+from external_messages_async.errors import PagingError
 
 from .conftest import (
     FAST_RETRY,
@@ -350,3 +358,63 @@ async def test_the_default_walk_yields_every_item_once(server: LoopbackServer) -
         ids = [m.id async for m in client.list(page_size=10)]
 
     assert ids == [f"id-{i}" for i in range(45)]
+
+
+# --- servers that bend the paging rules --------------------------------------
+
+
+def ignore_skip(server: LoopbackServer, count: int) -> None:
+    """Answer every page with the first ``top`` messages, whatever its ``skip``."""
+
+    def handler(request: web.Request) -> web.Response:
+        top = int(request.query["top"])
+        return json_response(
+            {"count": count, "items": [message(i) for i in range(top)]}
+        )
+
+    server.answer(handler)
+
+
+async def drain(pager: MessagePager, into: list[str | None]) -> None:
+    async for item in pager:
+        into.append(item.id)
+
+
+@pytest.mark.parametrize("count", [10**12, 250])
+@pytest.mark.parametrize("concurrency", [1, 4])
+async def test_a_server_ignoring_skip_ends_the_walk_with_paging_error(
+    server: LoopbackServer, count: int, concurrency: int
+) -> None:
+    ignore_skip(server, count)
+    got: list[str | None] = []
+
+    async with ExternalMessagesClient(
+        server.url, token=TOKEN, retry=FAST_RETRY
+    ) as client:
+        pager = client.list(page_size=50, concurrency=concurrency)
+        with pytest.raises(PagingError) as caught:
+            await drain(pager, got)
+
+    assert caught.value.ignored == "skip"
+    assert caught.value.resume_skip == 50
+    assert pager.stats.next_skip == 50
+    assert got == [f"id-{i}" for i in range(50)]
+    # The first page, two repeated pages, and what the window had in flight.
+    assert len(server.requests) <= 3 + concurrency
+
+
+@pytest.mark.parametrize("concurrency", [1, 4, 8])
+async def test_the_walk_learns_the_server_cap_from_the_first_short_page(
+    server: LoopbackServer, concurrency: int
+) -> None:
+    """200 messages at a cap of 30: one request of 100, then 6 of 30."""
+    serve_collection(server, [message(i) for i in range(200)], max_top=30)
+
+    async with ExternalMessagesClient(
+        server.url, token=TOKEN, retry=FAST_RETRY
+    ) as client:
+        got = [m.id async for m in client.list(concurrency=concurrency)]
+
+    assert got == [f"id-{i}" for i in range(200)]
+    asked = sorted((int(r.query["skip"]), int(r.query["top"])) for r in server.requests)
+    assert asked == [(0, 100), *((skip, 30) for skip in range(30, 200, 30))]

@@ -289,7 +289,8 @@ def plan(state: WalkState) -> tuple[WalkState, tuple[Request, ...]]:
     if top == 0:
         return state.stopped(), ()
     count = state.count
-    if state.concurrency == 1 or count is None:  # state.sequential
+    # WalkState.sequential, spelled out so that the type checker sees count.
+    if state.concurrency == 1 or count is None:
         return state, (Request(state.cursor, top),)
     window = state.window
     new: list[Request] = []
@@ -316,7 +317,7 @@ def plan(state: WalkState) -> tuple[WalkState, tuple[Request, ...]]:
 
 
 def accept(state: WalkState, page: Page[ExternalMessage], known: Set[str]) -> Step:
-    """Take the answer to ``state.window[0]``, in offset order.
+    """Take the answer to ``state.head``; pages are accepted in offset order.
 
     Args:
         state: The walk's state, as :func:`plan` left it.

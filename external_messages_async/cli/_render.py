@@ -440,7 +440,7 @@ def print_demo(result: DemoResult, console: Console) -> None:
         soft_wrap=True,
     )
     console.print(
-        f"Pulled {result.tally.total:,} of {result.count:,} messages in "
+        f"\nPulled {result.tally.total:,} of {result.count:,} messages in "
         f"{result.pages:,} pages in {result.seconds:.2f} s: "
         f"{result.rate:,.0f} messages/s.",
         highlight=False,

@@ -15,10 +15,10 @@ if TYPE_CHECKING:
     from ..errors import ExternalMessagesError
 
 __all__ = [
+    "CliError",
     "EXIT_API_ERROR",
     "EXIT_INTERRUPTED",
     "EXIT_USAGE",
-    "CliError",
     "describe_error",
     "flag_wording",
     "redact",

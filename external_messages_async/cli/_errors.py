@@ -151,4 +151,4 @@ def describe_error(
         return (
             f"cannot reach {url}" + (f" after {tried}" if tried else "") + f": {detail}"
         )
-    return detail
+    return detail + (f" (after {tried})" if tried else "")

@@ -34,7 +34,7 @@ from external_messages_async.testing import FakePortSIPServer, ScriptedResponse
 
 from ._shared import CHILD_ENV as _ENV
 from ._shared import ROOT, one_error_line, run_list
-from .conftest import TOKEN
+from .conftest import PASSWORD, TOKEN
 
 CHILD_ENV = {**_ENV, "PORTSIP_TOKEN": TOKEN}
 
@@ -408,3 +408,69 @@ def test_library_warnings_show_as_warning_lines_on_stderr(
     assert len(warnings) == 1
     assert "count fell from 250 to 245" in warnings[0]
     assert "warning" not in result.stdout
+
+
+def test_a_5xx_after_every_retry_says_how_many_attempts(
+    runner: CliRunner, pbx: FakePortSIPServer
+) -> None:
+    pbx.script([ScriptedResponse(status=503)] * 3)
+
+    result = run_list(runner, pbx, "--max-retries", "2")
+
+    assert result.exit_code == EXIT_API_ERROR
+    assert re.fullmatch(
+        r"error: GET /api/external_messages -> 503.* \(after 3 attempts over \d+\.\d s\)",
+        one_error_line(result),
+    ), result.stderr
+
+
+def test_verbose_shows_each_retry_and_the_login_on_stderr_only(
+    runner: CliRunner, pbx: FakePortSIPServer
+) -> None:
+    pbx.script([ScriptedResponse(status=503)])
+
+    result = runner.invoke(
+        cli,
+        [
+            "list", "--url", pbx.url, "--username", "alice", "--password",
+            PASSWORD, "--limit", "3", "--format", "jsonl", "-v",
+        ],
+    )  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    debug = [line for line in result.stderr.splitlines() if line.startswith("debug:")]
+    assert any("logged in" in line for line in debug)
+    assert any("retrying GET /api/external_messages" in line for line in debug)
+    assert len(result.stdout.splitlines()) == 3
+    assert PASSWORD not in result.output
+
+
+def test_without_verbose_debug_lines_stay_hidden(
+    runner: CliRunner, pbx: FakePortSIPServer
+) -> None:
+    pbx.script([ScriptedResponse(status=503)])
+
+    result = run_list(runner, pbx, "--limit", "3", "--format", "jsonl")
+
+    assert result.exit_code == 0, result.output
+    assert result.stderr == "3 messages written to stdout\n"
+
+
+def test_log_lines_never_show_a_secret(
+    runner: CliRunner, pbx: FakePortSIPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Even a log record that quoted the token would print it as ***."""
+    import logging
+
+    from external_messages_async.cli import _run
+
+    async def chatty(*args: object, **kwargs: object) -> int:
+        logging.getLogger("external_messages_async").debug("token was %s", TOKEN)
+        return 0
+
+    monkeypatch.setattr(_run, "run_list", chatty)
+
+    result = run_list(runner, pbx, "-v")
+
+    assert "debug: token was ***" in result.stderr
+    assert TOKEN not in result.output

@@ -259,7 +259,7 @@ class Sink:
                 fd, self._temp = tempfile.mkstemp(
                     prefix=f".{name}.", suffix=".tmp", dir=directory
                 )
-                os.fchmod(fd, _new_file_mode(self.path))
+                os.chmod(self._temp, _new_file_mode(self.path))
                 self._fd = fd
             else:
                 self._fd = os.open(self.path, os.O_WRONLY | os.O_TRUNC)

@@ -14,13 +14,14 @@ a stand-in PBX for tests lives in :mod:`external_messages_async.testing`.
 from ._archive import SyncSummary, sync_to_sqlite
 from ._auth import Auth, AuthTransport, RawResponse, TokenAuth, TokenProviderAuth
 from ._changes import ChangeFeed, Checkpoint
-from ._client import ExternalMessagesClient
+from ._client import ExternalMessagesClient, WithRawResponse
 from ._converter import make_converter
 from ._filters import build_filter, quote_literal
 from ._keywalk import MessageScan
 from ._login import LoginFlow, PasswordAuth
 from ._models import DeliveryStatus, Direction, ExternalMessage, MessageType, Page
 from ._pagination import MessagePager, WalkStats
+from ._response import APIResponse
 from ._retry import RetryPolicy
 from ._scan import ScanStats
 from ._version import __version__
@@ -45,6 +46,7 @@ from .errors import (
 
 __all__ = [
     "APIConnectionError",
+    "APIResponse",
     "APIStatusError",
     "APITimeoutError",
     "ArchiveError",
@@ -81,6 +83,7 @@ __all__ = [
     "TokenAuth",
     "TokenProviderAuth",
     "WalkStats",
+    "WithRawResponse",
     "__version__",
     "build_filter",
     "make_converter",

@@ -235,7 +235,9 @@ class ScanPages:
         ):
             index = self._next_slice
             if index + 1 < total and len(self._bounds) <= index + 1:
-                await self._read_bounds(index + 1)
+                # As many boundary reads as slices could start now, so that
+                # no more than `concurrency` requests are in flight.
+                await self._read_bounds(index + 1, scan.concurrency - running)
             lower = self._bounds[index]
             upper = self._bounds[index + 1] if index + 1 < total else scan.until
             self._next_slice += 1
@@ -247,10 +249,10 @@ class ScanPages:
             self.stats.slices += 1
             running += 1
 
-    async def _read_bounds(self, first: int) -> None:
-        """Read the boundaries of the next ``2 * concurrency`` slices from ``first``."""
+    async def _read_bounds(self, first: int, count: int) -> None:
+        """Read the boundaries of ``count`` slices from ``first`` on."""
         scan = self._scan
-        indexes = range(first, min(first + 2 * scan.concurrency, self._slice_total))
+        indexes = range(first, min(first + count, self._slice_total))
         heads = await _all(
             *(
                 scan.fetch(self._range, ASCENDING, 1, self._offsets[index - 1])
@@ -352,13 +354,13 @@ class MessageScan:
     time slices of about 8 pages each (at least ``K``), holding about as
     many messages each, and ``K`` slices are walked at once, yielded in
     order. The boundaries come from the data: one ``top=1`` request gives
-    the count, then one ``top=1`` request per boundary (``2 * K`` at a time, as
-    slices start) reads the message at each evenly spaced offset in
-    ``created_at`` order. A slice that ends before its turn holds its pages;
-    at most ``2 * K`` slices are kept at once, so at most about ``16 * K``
-    pages are held, however large the range. Leave
-    the scan with ``async with`` (or ``aclose()``) to stop every slice at
-    once::
+    the count, then one ``top=1`` request per boundary, sent as slices
+    start, reads the message at each evenly spaced offset in ``created_at``
+    order; no more than ``K`` requests are in flight. A slice that ends
+    before its turn holds its pages; at most ``2 * K`` slices are kept at
+    once, so at most about ``16 * K`` pages are held, however large the
+    range. Leave the scan with ``async with`` (or ``aclose()``) to stop every
+    slice at once::
 
         async with client.scan(since=start, concurrency=8) as scan:
             async for message in scan:

@@ -191,6 +191,9 @@ def accept(walk: KeyWalk, items: Sequence[ExternalMessage], count: int) -> Step:
             ascending ``created_at`` (``ignored="orderby"``): nothing of the
             page is yielded.
     """
+    fast = _accept_plain(walk, items, count)
+    if fast is not None:
+        return fast
     lower, seen = walk.lower, set(walk.seen)
     previous: datetime | None = None
     fresh: list[ExternalMessage] = []
@@ -228,6 +231,36 @@ def accept(walk: KeyWalk, items: Sequence[ExternalMessage], count: int) -> Step:
             ignored="filter",
         )
     return Step(after, fresh, without_id=without_id, repeated=repeated)
+
+
+def _accept_plain(
+    walk: KeyWalk, items: Sequence[ExternalMessage], count: int
+) -> Step | None:
+    """:func:`accept` for the common page, checked with C-level operations.
+
+    The common page: every message has an id and a ``created_at``, no id
+    twice, all after the high-water and before the end, in order. Then
+    nothing is excluded by id and every message is yielded. ``None`` for
+    any other page, which :func:`accept` checks one message at a time.
+    """
+    times = [message.created_at for message in items]
+    ids = [message.id for message in items]
+    if not items or None in times or None in ids or len(set(ids)) != len(ids):
+        return None
+    # None was ruled out just above.
+    stamps = cast("list[datetime]", times)
+    if not (
+        stamps[0] > walk.lower
+        and (walk.upper is None or stamps[-1] < walk.upper)
+        and stamps == sorted(stamps)
+    ):
+        return None
+    last, index = stamps[-1], len(stamps) - 1
+    while index > 0 and stamps[index - 1] == last:
+        index -= 1
+    seen = frozenset(cast("list[str]", ids[index:]))
+    after = attrs.evolve(walk, lower=last, seen=seen, done=len(items) >= count)
+    return Step(after, list(items))
 
 
 def split_offsets(count: int, slices: int) -> list[int]:

@@ -35,6 +35,7 @@ PYTHON: list[Entry] = [
         "library/asyncio-task.html",
     ),
     *_py("asyncio.Task asyncio.TaskGroup", "class", "library/asyncio-task.html"),
+    *_py("asyncio.Event", "class", "library/asyncio-sync.html"),
     *_py(
         "asyncio.CancelledError asyncio.TimeoutError",
         "exception",
@@ -91,6 +92,12 @@ AIOHTTP: list[Entry] = [
         "client_reference.html#aiohttp.ClientSession",
     ),
     *_py("aiohttp.web.Application", "class", "web_reference.html"),
+    *_py("aiohttp.TraceConfig", "class", "tracing_reference.html"),
+    (
+        "aiohttp.tracing.TraceConfig",
+        "py:class",
+        "tracing_reference.html#aiohttp.TraceConfig",
+    ),
 ]
 
 ATTRS: list[Entry] = [

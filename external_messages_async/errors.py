@@ -260,15 +260,6 @@ class ArchiveError(ExternalMessagesError):
         self.reason = reason
         self.path = path
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Keyword-only arguments: rebuild through a helper so that pickling
-        # (multiprocessing, a worker pool) keeps reason and path.
-        return (_archive_error, (str(self), self.reason, self.path))
-
-
-def _archive_error(message: str, reason: str, path: str) -> ArchiveError:
-    return ArchiveError(message, reason=reason, path=path)
-
 
 _STATUS_CLASSES: Mapping[int, type[APIStatusError]] = {
     400: BadRequestError,

@@ -342,13 +342,15 @@ def _example(cls: type[ExternalMessagesError]) -> ExternalMessagesError:
         kwargs = {"path": "$.items[3]", "body": "<html>"}
     elif cls is errors.PagingError:
         kwargs = {"ignored": "skip"}
+    elif cls is errors.ArchiveError:
+        kwargs = {"reason": "locked", "path": "archive.sqlite"}
     error = cls(f"{cls.__name__} happened", **kwargs)
     error.resume_skip = 300
     return error
 
 
 def test_the_tree_has_every_class_in_this_test() -> None:
-    assert len(ERROR_CLASSES) == 13
+    assert len(ERROR_CLASSES) == 14
 
 
 @pytest.mark.parametrize("cls", ERROR_CLASSES, ids=lambda cls: cls.__name__)

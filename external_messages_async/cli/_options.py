@@ -159,7 +159,7 @@ class Connection:
         timeout: Seconds one attempt may take.
         max_retries: Retries after a failed attempt.
         user_scope: Read the signed-in user's own messages.
-        verbose: Show each retry, login and token refresh on stderr.
+        verbose: Show each attempt, retry, login and token refresh on stderr.
         proxy: An HTTP proxy for every request, or ``None``.
         env_proxy: Honour the proxy settings of the environment.
     """
@@ -411,7 +411,7 @@ def connection_options(function: Callable[..., Any]) -> Callable[..., Any]:
             "--verbose",
             "-v",
             is_flag=True,
-            help="Show each retry, login and token refresh on stderr.",
+            help="Show each attempt, retry, login and token refresh on stderr.",
         ),
     ]
     for option in reversed(options):

@@ -11,31 +11,37 @@ Errors live in :mod:`external_messages_async.errors` and are re-exported here;
 a stand-in PBX for tests lives in :mod:`external_messages_async.testing`.
 """
 
-from ._auth import Auth, AuthTransport, RawResponse, TokenAuth, TokenProviderAuth
-from ._client import ExternalMessagesClient
-from ._converter import make_converter
-from ._filters import build_filter, quote_literal
-from ._login import LoginFlow, PasswordAuth
-from ._models import DeliveryStatus, Direction, ExternalMessage, MessageType, Page
-from ._pagination import MessagePager, WalkStats
-from ._retry import RetryPolicy
+import importlib
+import sys
+import typing
+
 from ._version import __version__
-from .errors import (
-    APIConnectionError,
-    APIStatusError,
-    APITimeoutError,
-    AuthenticationError,
-    BadRequestError,
-    ClientStateError,
-    ErrorDetail,
-    ExternalMessagesError,
-    NotFoundError,
-    PagingError,
-    PermissionDeniedError,
-    RateLimitError,
-    ResponseDecodeError,
-    ServerError,
-)
+
+if typing.TYPE_CHECKING:
+    from ._auth import Auth, AuthTransport, RawResponse, TokenAuth, TokenProviderAuth
+    from ._client import ExternalMessagesClient
+    from ._converter import make_converter
+    from ._filters import build_filter, quote_literal
+    from ._login import LoginFlow, PasswordAuth
+    from ._models import DeliveryStatus, Direction, ExternalMessage, MessageType, Page
+    from ._pagination import MessagePager, WalkStats
+    from ._retry import RetryPolicy
+    from .errors import (
+        APIConnectionError,
+        APIStatusError,
+        APITimeoutError,
+        AuthenticationError,
+        BadRequestError,
+        ClientStateError,
+        ErrorDetail,
+        ExternalMessagesError,
+        NotFoundError,
+        PagingError,
+        PermissionDeniedError,
+        RateLimitError,
+        ResponseDecodeError,
+        ServerError,
+    )
 
 __all__ = [
     "APIConnectionError",
@@ -73,3 +79,59 @@ __all__ = [
     "make_converter",
     "quote_literal",
 ]
+
+# Where each public name is defined. Names are imported on first use: the
+# pytest plugin (a pytest11 entry point) imports this package in every test run
+# of every project that installs it, and most runs never need aiohttp.
+_HOMES = {
+    "APIConnectionError": ".errors",
+    "APIStatusError": ".errors",
+    "APITimeoutError": ".errors",
+    "Auth": "._auth",
+    "AuthTransport": "._auth",
+    "AuthenticationError": ".errors",
+    "BadRequestError": ".errors",
+    "ClientStateError": ".errors",
+    "DeliveryStatus": "._models",
+    "Direction": "._models",
+    "ErrorDetail": ".errors",
+    "ExternalMessage": "._models",
+    "ExternalMessagesClient": "._client",
+    "ExternalMessagesError": ".errors",
+    "LoginFlow": "._login",
+    "MessagePager": "._pagination",
+    "MessageType": "._models",
+    "NotFoundError": ".errors",
+    "Page": "._models",
+    "PagingError": ".errors",
+    "PasswordAuth": "._login",
+    "PermissionDeniedError": ".errors",
+    "RateLimitError": ".errors",
+    "RawResponse": "._auth",
+    "ResponseDecodeError": ".errors",
+    "RetryPolicy": "._retry",
+    "ServerError": ".errors",
+    "TokenAuth": "._auth",
+    "TokenProviderAuth": "._auth",
+    "WalkStats": "._pagination",
+    "build_filter": "._filters",
+    "make_converter": "._converter",
+    "quote_literal": "._filters",
+}
+
+
+def __getattr__(name: str) -> typing.Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    importlib.import_module(home, __name__)
+    # Importing one module imports others (the client brings the models and
+    # the errors): take every public name now loaded, not only this one.
+    for loaded, module in _HOMES.items():
+        if loaded not in globals() and __name__ + module in sys.modules:
+            globals()[loaded] = getattr(sys.modules[__name__ + module], loaded)
+    return globals()[name]
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

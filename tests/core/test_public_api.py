@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import types
 from importlib import resources
+
+import pytest
 
 import external_messages_async
 from external_messages_async import errors
@@ -109,3 +114,49 @@ def test_py_typed_is_shipped() -> None:
     marker = resources.files("external_messages_async").joinpath("py.typed")
 
     assert marker.is_file()
+
+
+HEAVY = ("aiohttp", "attrs", "cattrs", "orjson", "yarl")
+
+
+def _modules_loaded_by(statement: str) -> list[str]:
+    """Which heavy dependencies a fresh interpreter has imported after ``statement``."""
+    check = (
+        f"{statement}; import json, sys; "
+        f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", check], capture_output=True, text=True, check=True
+    )
+    loaded: list[str] = json.loads(result.stdout)
+    return loaded
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "import external_messages_async.testing._plugin",
+        "import external_messages_async",
+        "import external_messages_async.testing",
+        "from external_messages_async import __version__",
+    ],
+)
+def test_importing_the_plugin_or_the_root_imports_no_dependency(statement: str) -> None:
+    """The pytest11 plugin loads in every pytest run of every project that installs us."""
+    assert _modules_loaded_by(statement) == []
+
+
+def test_a_public_name_is_imported_on_first_use() -> None:
+    loaded = _modules_loaded_by("from external_messages_async import ExternalMessage")
+
+    assert "attrs" in loaded
+    assert "aiohttp" not in loaded
+
+
+def test_an_unknown_name_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        external_messages_async.Nope  # noqa: B018
+
+
+def test_dir_lists_every_public_name() -> None:
+    assert set(external_messages_async.__all__) <= set(dir(external_messages_async))

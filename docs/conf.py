@@ -9,9 +9,13 @@ Build with ``nox -s docs`` (which first runs every example with
 from __future__ import annotations
 
 import enum
+import types
 from pathlib import Path
 from typing import Any, Generic
 
+from sphinx.util.inspect import safe_getattr
+
+import external_messages_async
 from external_messages_async import __version__
 
 DOCS = Path(__file__).parent
@@ -104,9 +108,43 @@ def _public_bases(
     ]
 
 
+def _defining_module(name: str) -> str | None:
+    """The private module that defines a public name of the package root.
+
+    Public names report ``__module__ == "external_messages_async"``, the path
+    users import from; autodoc and viewcode need the file that holds the
+    source instead, for ``#:`` attribute comments, the source order of
+    members and the [source] links.
+    """
+    home = external_messages_async._HOMES.get(name.partition(".")[0])
+    return None if home is None else external_messages_async.__name__ + home
+
+
+def _source_getattr(obj: Any, name: str, *default: Any) -> Any:
+    """autodoc's getattr: ``__module__`` of an adopted public name is its source."""
+    if (
+        name == "__module__"
+        and safe_getattr(obj, "__module__", None) == external_messages_async.__name__
+    ):
+        home = _defining_module(safe_getattr(obj, "__qualname__", ""))
+        if home is not None:
+            return home
+    return safe_getattr(obj, name, *default)
+
+
+def _follow_to_source(app: object, modname: str, fullname: str) -> str | None:
+    """viewcode: link a public name's [source] to the module that defines it."""
+    if modname != external_messages_async.__name__:
+        return None
+    return _defining_module(fullname)
+
+
 def setup(app: Any) -> None:
     """Connect the hooks above."""
     app.connect("autodoc-process-bases", _public_bases)
+    app.connect("viewcode-follow-imported", _follow_to_source)
+    for kind in (type, types.FunctionType):
+        app.add_autodoc_attrgetter(kind, _source_getattr)
 
 
 # -- HTML --------------------------------------------------------------------

@@ -13,6 +13,7 @@ a stand-in PBX for tests lives in :mod:`external_messages_async.testing`.
 
 import importlib
 import sys
+import types
 import typing
 
 from ._version import __version__
@@ -126,12 +127,41 @@ def __getattr__(name: str) -> typing.Any:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     importlib.import_module(home, __name__)
     # Importing one module imports others (the client brings the models and
-    # the errors): take every public name now loaded, not only this one.
+    # the errors): adopt every public name now loaded, not only this one.
     for loaded, module in _HOMES.items():
         if loaded not in globals() and __name__ + module in sys.modules:
-            globals()[loaded] = getattr(sys.modules[__name__ + module], loaded)
+            globals()[loaded] = _adopt(getattr(sys.modules[__name__ + module], loaded))
     return globals()[name]
 
 
 def __dir__() -> list[str]:
     return sorted({*globals(), *__all__})
+
+
+def _adopt(value: typing.Any) -> typing.Any:
+    """Make a public class or function report this package as its module.
+
+    Tracebacks, reprs, pickles and the docs then show the import path users
+    write, ``external_messages_async.ExternalMessage`` (httpx does the same).
+    A class's string annotations are resolved first, in the module that
+    defines them: ``typing.get_type_hints`` (which cattrs relies on) looks
+    names up in the globals of the class's ``__module__``, and this package's
+    root has none of them.
+
+    Args:
+        value: A public name's value.
+
+    Returns:
+        The same value.
+    """
+    if not isinstance(value, (type, types.FunctionType)):
+        return value  # a type alias such as LoginFlow has no module of its own
+    if isinstance(value, type):
+        import inspect  # here: the root itself stays cheap to import
+
+        own = inspect.get_annotations(value)
+        if any(isinstance(annotation, str) for annotation in own.values()):
+            hints = typing.get_type_hints(value, include_extras=True)
+            value.__annotations__ = {key: hints[key] for key in own}
+    value.__module__ = __name__
+    return value

@@ -133,7 +133,7 @@ class BulkServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # private, Optional before start(); set by start() above
 
     async def stop(self) -> None:
         if self._runner is not None:

@@ -653,7 +653,7 @@ def test_serve_stops_on_ctrl_c_with_exit_0(
     assert result.exit_code == 0, result.output
     assert result.stderr.strip() == "server stopped"
     faults = seen["faults"]
-    assert (faults.latency, faults.rate_503, faults.rate_429) == (0.01, 0.5, 0.0)  # type: ignore[attr-defined]
+    assert (faults.latency, faults.rate_503, faults.rate_429) == (0.01, 0.5, 0.0)  # type: ignore[attr-defined]  # seen holds objects; this one is the Faults the command built
     assert seen["token"] == _cli.DEMO_TOKEN
 
 

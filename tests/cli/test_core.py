@@ -64,7 +64,7 @@ async def test_cancelling_an_export_keeps_a_valid_file_and_says_how_much(
     fmt: str, tmp_path: Path
 ) -> None:
     out = tmp_path / f"messages.{fmt}"
-    sink = Sink(fmt, str(out))  # type: ignore[arg-type]
+    sink = Sink(fmt, str(out))  # type: ignore[arg-type]  # fmt is a plain str from parametrize, not the Literal
     err, said = _console()
     async with FakePortSIPServer(messages=2000, seed=3, token=TOKEN) as server:
         server.faults = Faults(latency=0.005)
@@ -244,7 +244,7 @@ def _python(*args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
         cwd=ROOT,
         env={**CHILD_ENV, "COLUMNS": "100"},
         check=False,
-        **kwargs,  # type: ignore[call-overload]
+        **kwargs,  # type: ignore[call-overload]  # object-typed kwargs match none of subprocess.run's overloads
     )
 
 

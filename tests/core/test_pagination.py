@@ -13,7 +13,8 @@ import pytest
 from aiohttp import web
 
 from external_messages_async import ExternalMessage, ExternalMessagesClient, Page
-from external_messages_async._pagination import RecentIds, next_top, walk_done
+from external_messages_async._pagination import RecentIds
+from external_messages_async._planner import next_top, walk_done
 
 from .conftest import (
     FAST_RETRY,

@@ -75,7 +75,7 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     tracked = session.run("git", "ls-files", "*.py", external=True, silent=True)
-    unexplained = _unexplained_suppressions(str(tracked).split())
+    unexplained = _unexplained_suppressions(sorted(set(str(tracked).split())))
     if unexplained:
         session.error("\n".join(unexplained))
 

@@ -20,13 +20,17 @@ from ._version import __version__
 
 if typing.TYPE_CHECKING:
     from ._auth import Auth, AuthTransport, RawResponse, TokenAuth, TokenProviderAuth
+    from ._changes import ChangeFeed, Checkpoint
     from ._client import ExternalMessagesClient
     from ._converter import make_converter
     from ._filters import build_filter, quote_literal
+    from ._keywalk import MessageScan
     from ._login import LoginFlow, PasswordAuth
     from ._models import DeliveryStatus, Direction, ExternalMessage, MessageType, Page
     from ._pagination import MessagePager, WalkStats
     from ._retry import RetryPolicy
+    from ._scan import ScanStats
+    from ._watch import MessageWatch
     from .errors import (
         APIConnectionError,
         APIStatusError,
@@ -52,6 +56,8 @@ __all__ = [
     "AuthTransport",
     "AuthenticationError",
     "BadRequestError",
+    "ChangeFeed",
+    "Checkpoint",
     "ClientStateError",
     "DeliveryStatus",
     "Direction",
@@ -61,7 +67,9 @@ __all__ = [
     "ExternalMessagesError",
     "LoginFlow",
     "MessagePager",
+    "MessageScan",
     "MessageType",
+    "MessageWatch",
     "NotFoundError",
     "Page",
     "PagingError",
@@ -71,6 +79,7 @@ __all__ = [
     "RawResponse",
     "ResponseDecodeError",
     "RetryPolicy",
+    "ScanStats",
     "ServerError",
     "TokenAuth",
     "TokenProviderAuth",
@@ -92,6 +101,8 @@ _HOMES = {
     "AuthTransport": "._auth",
     "AuthenticationError": ".errors",
     "BadRequestError": ".errors",
+    "ChangeFeed": "._changes",
+    "Checkpoint": "._changes",
     "ClientStateError": ".errors",
     "DeliveryStatus": "._models",
     "Direction": "._models",
@@ -101,7 +112,9 @@ _HOMES = {
     "ExternalMessagesError": ".errors",
     "LoginFlow": "._login",
     "MessagePager": "._pagination",
+    "MessageScan": "._keywalk",
     "MessageType": "._models",
+    "MessageWatch": "._watch",
     "NotFoundError": ".errors",
     "Page": "._models",
     "PagingError": ".errors",
@@ -111,6 +124,7 @@ _HOMES = {
     "RawResponse": "._auth",
     "ResponseDecodeError": ".errors",
     "RetryPolicy": "._retry",
+    "ScanStats": "._scan",
     "ServerError": ".errors",
     "TokenAuth": "._auth",
     "TokenProviderAuth": "._auth",

@@ -4,7 +4,9 @@
 HTTP with realistic seeded data (:func:`generate_messages`), real login and
 bearer-token checks, an OData filter, search and ordering, and knobs for the
 failures a client must survive: random :class:`Faults` and one-off
-:class:`ScriptedResponse` answers. Every request is kept as a
+:class:`ScriptedResponse` answers. Its data can change while a client reads
+it: messages arrive (stamped by a :class:`ServerClock` the test moves), change
+delivery state and disappear. Every request is kept as a
 :class:`RecordedRequest`. It works on plain JSON and does not use the client.
 
 Installing this package also gives pytest a ``portsip_server`` fixture (see
@@ -34,6 +36,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ._clock import ServerClock
     from ._data import MESSAGE_FIELDS, generate_messages
     from ._faults import Faults, ScriptedResponse
     from ._server import FakePortSIPServer, ListPageHook
@@ -46,6 +49,7 @@ __all__ = [
     "MESSAGE_FIELDS",
     "RecordedRequest",
     "ScriptedResponse",
+    "ServerClock",
     "generate_messages",
 ]
 
@@ -58,6 +62,7 @@ _HOMES = {
     "ListPageHook": "._server",
     "RecordedRequest": "._wire",
     "ScriptedResponse": "._faults",
+    "ServerClock": "._clock",
     "generate_messages": "._data",
 }
 

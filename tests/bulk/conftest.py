@@ -18,10 +18,11 @@ import attrs
 import pytest
 from aiohttp import web
 
-from external_messages_async import ExternalMessagesClient, RetryPolicy
+from external_messages_async import ExternalMessagesClient
+from tests.conftest import FAST_RETRY as SHARED_FAST_RETRY
 
-#: Retries that never slow a test down.
-FAST_RETRY = RetryPolicy(max_retries=2, backoff_base=0.001, backoff_cap=0.002)
+#: Retries that never slow a test down; two, so that failure tests stay short.
+FAST_RETRY = attrs.evolve(SHARED_FAST_RETRY, max_retries=2)
 
 
 def message(index: int) -> dict[str, Any]:

@@ -28,10 +28,11 @@ The rules:
   shows the server's own page cap; later requests ask for no more than that,
   so a server capping at 30 serves 200 messages in 7 requests.
 - **Ignored skip**: :data:`REPEATED_PAGES_LIMIT` full pages in a row made only
-  of ids already yielded, while ``count`` held or grew by fewer than the items
-  on them, cannot come from messages created meanwhile: the server ignores
-  ``skip``, and :func:`accept` raises :class:`~.errors.PagingError` with
-  ``resume_skip`` at the cursor before the first of them.
+  of ids already yielded, while ``count`` never fell between them and grew
+  during the walk by fewer than the items on them, cannot come from messages
+  created meanwhile: the server ignores ``skip``, and :func:`accept` raises
+  :class:`~.errors.PagingError` with ``resume_skip`` at the cursor before the
+  first of them.
 """
 
 from __future__ import annotations
@@ -57,8 +58,8 @@ __all__ = [
 ]
 
 #: Full pages in a row, made only of ids already yielded, after which the
-#: server is taken to ignore ``skip`` (unless ``count`` grew by as many items
-#: as they held). Two: the smallest number that still lets one page of
+#: server is taken to ignore ``skip`` (unless ``count`` grew during the walk
+#: by as many items as they held). Two: the smallest number that still lets one page of
 #: repeats pass without an error, and it stops a server that ignores ``skip``
 #: after three requests in a sequential walk.
 REPEATED_PAGES_LIMIT = 2
@@ -142,21 +143,19 @@ class Repeats:
     """A run of full pages in a row made only of ids already yielded.
 
     New messages shift old ones to higher offsets, so a page can repeat
-    messages yielded before; a run of such pages holding ``items`` items needs
-    at least that many messages created before it, so ``count`` must have
-    grown by that much since the run began.
+    messages yielded before; but a run of such pages holding ``items`` items
+    needs its last one shifted by at least ``items`` places since it was
+    yielded, so at least that many messages created since the walk began.
 
     Attributes:
         pages: Pages in the run.
         items: Items on those pages.
         since: The cursor before the run: the offset to resume from.
-        count: ``count`` before the run.
     """
 
     pages: int
     items: int
     since: int
-    count: int
 
 
 @attrs.frozen(kw_only=True)
@@ -383,6 +382,11 @@ def accept(state: WalkState, page: Page[ExternalMessage], known: Set[str]) -> St
         cursor, page.count, returned
     )
     cap = state.cap
+    if cap is None and not done and returned < head.top:
+        # Short while more remain: the server's own cap (PortSIP's is 100,
+        # a proxy or another version may cap lower). Asking for more than it
+        # would make every window request come back short and leave a gap.
+        cap = returned
     new_state = WalkState(
         page_size=state.page_size,
         limit=limit,
@@ -418,31 +422,25 @@ def _repeats(
 
     Raises:
         PagingError: :data:`REPEATED_PAGES_LIMIT` such pages in a row, and
-            ``count`` grew by fewer than the items they held.
+            ``count`` grew by fewer than the items they held since the walk
+            began.
     """
     items = page.items
     if fresh or not items or len(items) < head.top:
         return None
     if not all(item.id is not None and item.id in known for item in items):
         return None
-    run = state.repeats
-    if run is None:
-        count = state.count if state.count is not None else page.count
-        run = Repeats(pages=0, items=0, since=state.cursor, count=count)
-    if page.count < run.count:
+    if state.count is not None and page.count < state.count:
         return None
-    run = Repeats(
-        pages=run.pages + 1,
-        items=run.items + len(items),
-        since=run.since,
-        count=run.count,
-    )
-    if run.pages >= REPEATED_PAGES_LIMIT and page.count - run.count < run.items:
+    run = state.repeats or Repeats(pages=0, items=0, since=state.cursor)
+    run = Repeats(pages=run.pages + 1, items=run.items + len(items), since=run.since)
+    first_count = page.count if state.first_count is None else state.first_count
+    if run.pages >= REPEATED_PAGES_LIMIT and page.count - first_count < run.items:
         error = PagingError(
             f"the server appears to ignore skip: {run.pages} full pages in a row "
             f"(the last at skip={page.skip}) held only messages already yielded, "
-            f"while count went from {run.count} to {page.count}; resume from "
-            f"skip={run.since}",
+            f"while count went from {first_count} to {page.count} during the "
+            f"walk; resume from skip={run.since}",
             ignored="skip",
         )
         error.resume_skip = run.since

@@ -13,6 +13,7 @@ import types
 from pathlib import Path
 from typing import Any, Generic
 
+from sphinx.pycode import ModuleAnalyzer
 from sphinx.util.inspect import safe_getattr
 
 import external_messages_async
@@ -146,8 +147,28 @@ def _follow_to_source(app: object, modname: str, fullname: str) -> str | None:
     return _defining_module(fullname)
 
 
+def _lend_source_analysis() -> None:
+    """Let the root's source analysis answer for the names the root adopted.
+
+    Parts of autodoc look up ``#:`` attribute comments and the source order
+    of members in the module a class's ``__module__`` names, which is the
+    package root for every public class. The root defines none of them, so
+    its (cached) analysis gets theirs: the keys are qualified names, which do
+    not clash between the modules.
+    """
+    root = ModuleAnalyzer.for_module(external_messages_async.__name__)
+    root.analyze()
+    for home in sorted(set(external_messages_async._HOMES.values())):
+        source = ModuleAnalyzer.for_module(external_messages_async.__name__ + home)
+        source.analyze()
+        root.attr_docs.update(source.attr_docs)
+        root.tagorder.update(source.tagorder)
+        root.annotations.update(source.annotations)
+
+
 def setup(app: Any) -> None:
     """Connect the hooks above."""
+    _lend_source_analysis()
     app.connect("autodoc-process-bases", _public_bases)
     app.connect("viewcode-follow-imported", _follow_to_source)
     for kind in (type, types.FunctionType):

@@ -64,12 +64,9 @@ class Auth:
 
     Subclass it to plug in another way of getting a token. The defaults send
     no header and treat a 401 as final.
-
-    Attributes:
-        manages_token: Whether the strategy obtains tokens itself and can renew
-            one after a 401.
     """
 
+    #: Whether the strategy obtains tokens itself and can renew one after a 401.
     manages_token: bool = False
 
     async def authorization(self, transport: AuthTransport) -> str | None:

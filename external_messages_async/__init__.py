@@ -21,13 +21,14 @@ from ._version import __version__
 if typing.TYPE_CHECKING:
     from ._auth import Auth, AuthTransport, RawResponse, TokenAuth, TokenProviderAuth
     from ._changes import ChangeFeed, Checkpoint
-    from ._client import ExternalMessagesClient
+    from ._client import ExternalMessagesClient, WithRawResponse
     from ._converter import make_converter
     from ._filters import build_filter, quote_literal
     from ._keywalk import MessageScan
     from ._login import LoginFlow, PasswordAuth
     from ._models import DeliveryStatus, Direction, ExternalMessage, MessageType, Page
     from ._pagination import MessagePager, WalkStats
+    from ._response import APIResponse
     from ._retry import RetryPolicy
     from ._scan import ScanStats
     from ._watch import MessageWatch
@@ -50,6 +51,7 @@ if typing.TYPE_CHECKING:
 
 __all__ = [
     "APIConnectionError",
+    "APIResponse",
     "APIStatusError",
     "APITimeoutError",
     "Auth",
@@ -84,6 +86,7 @@ __all__ = [
     "TokenAuth",
     "TokenProviderAuth",
     "WalkStats",
+    "WithRawResponse",
     "__version__",
     "build_filter",
     "make_converter",
@@ -95,6 +98,7 @@ __all__ = [
 # of every project that installs it, and most runs never need aiohttp.
 _HOMES = {
     "APIConnectionError": ".errors",
+    "APIResponse": "._response",
     "APIStatusError": ".errors",
     "APITimeoutError": ".errors",
     "Auth": "._auth",
@@ -129,6 +133,7 @@ _HOMES = {
     "TokenAuth": "._auth",
     "TokenProviderAuth": "._auth",
     "WalkStats": "._pagination",
+    "WithRawResponse": "._client",
     "build_filter": "._filters",
     "make_converter": "._converter",
     "quote_literal": "._filters",

@@ -90,6 +90,12 @@ AIOHTTP: list[Entry] = [
         "client_reference.html#aiohttp.ClientSession",
     ),
     *_py("aiohttp.web.Application", "class", "web_reference.html"),
+    *_py("aiohttp.TraceConfig", "class", "tracing_reference.html"),
+    (
+        "aiohttp.tracing.TraceConfig",
+        "py:class",
+        "tracing_reference.html#aiohttp.TraceConfig",
+    ),
 ]
 
 ATTRS: list[Entry] = [

@@ -1,10 +1,14 @@
-"""The types users see from the client: reads, pages, walks and many-at-once."""
+"""The types users see from the client: reads, pages, walks, many-at-once, raw responses."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
 
 from typing_extensions import assert_type
 
 from external_messages_async import (
+    APIResponse,
     APIStatusError,
     ExternalMessage,
     ExternalMessagesClient,
@@ -12,6 +16,7 @@ from external_messages_async import (
     MessagePager,
     Page,
     WalkStats,
+    WithRawResponse,
 )
 
 
@@ -65,3 +70,25 @@ def check_status_error_fields(error: APIStatusError) -> None:
 async def check_context_manager(client: ExternalMessagesClient) -> None:
     async with client as entered:
         assert_type(entered, ExternalMessagesClient)
+
+
+async def check_raw_responses(client: ExternalMessagesClient) -> None:
+    raw = client.with_raw_response
+    assert_type(raw, WithRawResponse)
+    response = await raw.get("m1")
+    assert_type(response, APIResponse[ExternalMessage])
+    assert_type(response.parse(), ExternalMessage)
+    assert_type(response.status, int)
+    assert_type(response.request_id, str | None)
+    assert_type(response.elapsed, timedelta)
+    assert_type(response.attempts, int)
+    assert_type(response.headers, Mapping[str, str])
+    page = await raw.get_page(skip=0, top=10)
+    assert_type(page, APIResponse[Page[ExternalMessage]])
+    assert_type(page.parse().items[0], ExternalMessage)
+    await raw.get(5)  # type: ignore[arg-type]  # ids are strings
+
+
+def check_per_call_options(client: ExternalMessagesClient) -> None:
+    assert_type(client.with_options(max_retries=0), ExternalMessagesClient)
+    client.with_options(timeout="5")  # type: ignore[arg-type]  # seconds as a float

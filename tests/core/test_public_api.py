@@ -336,3 +336,30 @@ def test_exceptions_pickle_into_a_fresh_interpreter() -> None:
         shown = _unpickled_in_a_fresh_interpreter(error)
 
         assert shown == f"external_messages_async {type(error).__name__} {error!r}\n"
+
+
+def test_exceptions_with_attributes_unpickle_whole_under_the_root_name() -> None:
+    """Keyword-only attributes survive, and the class is found through the root."""
+    from external_messages_async import PagingError, RateLimitError
+
+    rate_limited = RateLimitError(
+        "slow down", status=429, retry_after=2.5, request_id="r-1"
+    )
+    paging = PagingError("skip ignored", ignored="skip")
+    script = (
+        "import pickle, sys; e, p = pickle.loads(sys.stdin.buffer.read()); "
+        "print(type(e).__module__, e.status, e.retry_after, e.request_id, "
+        "type(p).__module__, p.ignored)"
+    )
+
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        input=pickle.dumps((rate_limited, paging)),
+        capture_output=True,
+        check=True,
+    )
+
+    assert result.stdout.decode().split() == [
+        "external_messages_async", "429", "2.5", "r-1",
+        "external_messages_async", "skip",
+    ]  # fmt: skip

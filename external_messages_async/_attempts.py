@@ -111,9 +111,9 @@ class HTTPSession:
         """
         name, attributes = page_attributes(method, url.raw_path, params)
         with call_span(name, attributes) as record:
-            return await self._attempts(method, url, params, record)
+            return await self._call(method, url, params, record)
 
-    async def _attempts(
+    async def _call(
         self,
         method: str,
         url: URL,

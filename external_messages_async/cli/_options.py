@@ -12,14 +12,11 @@ when a command runs, so that ``--help`` and ``--version`` stay fast.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import logging
 import os
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
@@ -28,7 +25,9 @@ import click
 from ._errors import EXIT_INTERRUPTED, CliError, describe_error, flag_wording, redact
 
 if TYPE_CHECKING:
+    import logging
     import ssl as ssl_module
+    from datetime import datetime
 
     from rich.console import Console
 
@@ -100,29 +99,38 @@ class InstantType(click.ParamType):  # type: ignore[type-arg]  # generic only in
             self.fail(str(exc), param, ctx)
 
 
-class _ConsoleLogHandler(logging.Handler):
-    """Shows the library's warnings as ``warning: ...`` lines on the stderr console."""
-
-    def __init__(self, console: Console) -> None:
-        super().__init__(logging.WARNING)
-        self._console = console
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self._console.print(
-            f"warning: {record.getMessage()}", markup=False, highlight=False
-        )
-
-
 @contextlib.contextmanager
-def _library_warnings(console: Console) -> Iterator[None]:
+def _library_log(
+    console: Console, *, verbose: bool = False, secrets: Sequence[str | None] = ()
+) -> Iterator[None]:
+    """Show the library's log on the stderr console while a command runs.
+
+    Warnings show as ``warning: ...`` lines; with ``verbose``, the debug
+    records too (each retry, login and token refresh) as ``debug: ...``.
+    """
+    import logging
+
+    class ConsoleLogHandler(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            kind = "warning" if record.levelno >= logging.WARNING else "debug"
+            console.print(
+                redact(f"{kind}: {record.getMessage()}", secrets),
+                markup=False,
+                highlight=False,
+            )
+
     logger = logging.getLogger(_LOGGER_NAME)
-    handler = _ConsoleLogHandler(console)
+    handler = ConsoleLogHandler(logging.DEBUG if verbose else logging.WARNING)
     logger.addHandler(handler)
-    propagate, logger.propagate = logger.propagate, False
+    level, propagate = logger.level, logger.propagate
+    logger.propagate = False
+    if verbose:
+        logger.setLevel(logging.DEBUG)
     try:
         yield
     finally:
         logger.removeHandler(handler)
+        logger.setLevel(level)
         logger.propagate = propagate
 
 
@@ -151,6 +159,7 @@ class Connection:
         timeout: Seconds one attempt may take.
         max_retries: Retries after a failed attempt.
         user_scope: Read the signed-in user's own messages.
+        verbose: Show each retry, login and token refresh on stderr.
     """
 
     url: str
@@ -163,6 +172,7 @@ class Connection:
     timeout: float
     max_retries: int
     user_scope: bool
+    verbose: bool = False
 
     @property
     def secrets(self) -> tuple[str | None, ...]:
@@ -239,6 +249,7 @@ def connection_from(
     timeout: float,
     max_retries: int,
     user_scope: bool,
+    verbose: bool = False,
 ) -> Connection:
     """Check the flags of :func:`connection_options`, asking for a password if needed.
 
@@ -253,6 +264,7 @@ def connection_from(
         timeout: ``--timeout``.
         max_retries: ``--max-retries``.
         user_scope: ``--user-scope``.
+        verbose: ``--verbose``.
 
     Returns:
         The connection.
@@ -286,6 +298,7 @@ def connection_from(
         timeout=timeout,
         max_retries=max_retries,
         user_scope=user_scope,
+        verbose=verbose,
     )
 
 
@@ -366,6 +379,12 @@ def connection_options(function: Callable[..., Any]) -> Callable[..., Any]:
             show_default=True,
             help="Retries after a failed attempt (no answer, 429, 5xx); 0 for none.",
         ),
+        click.option(
+            "--verbose",
+            "-v",
+            is_flag=True,
+            help="Show each retry, login and token refresh on stderr.",
+        ),
     ]
     for option in reversed(options):
         function = option(function)
@@ -399,10 +418,16 @@ def run_sync(
     Raises:
         CliError: Ctrl-C (exit code 130) or an API error (exit code 1).
     """
+    import asyncio
+
     from ..errors import ExternalMessagesError
 
     async def guarded() -> T:
-        with _library_warnings(err):
+        with _library_log(
+            err,
+            verbose=conn.verbose if conn else False,
+            secrets=[*secrets, *(conn.secrets if conn else ())],
+        ):
             return await coro
 
     started = time.monotonic()
@@ -425,15 +450,15 @@ def run_sync(
 def _attempts(exc: ExternalMessagesError, conn: Connection | None) -> int | None:
     """How many attempts a failed request made: the exception's count if it has one.
 
-    Without one, a request that got no answer used every retry, since the
-    client retries such a request until ``--max-retries`` runs out.
+    Without one, a request that got no answer or a 5xx used every retry, since
+    the client retries such a request until ``--max-retries`` runs out.
     """
-    from ..errors import APIConnectionError
+    from ..errors import APIConnectionError, ServerError
 
     counted = getattr(exc, "attempts", None)
     if isinstance(counted, int):
         return counted
-    if isinstance(exc, APIConnectionError) and conn is not None:
+    if isinstance(exc, (APIConnectionError, ServerError)) and conn is not None:
         return conn.max_retries + 1
     return None
 

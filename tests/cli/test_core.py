@@ -31,15 +31,8 @@ from external_messages_async.cli._run import (
 from external_messages_async.testing import FakePortSIPServer, Faults, generate_messages
 from tests.conftest import wait_until
 
+from ._shared import CHILD_ENV, ROOT
 from .conftest import TOKEN
-
-ROOT = Path(__file__).resolve().parents[2]
-# A child in asyncio debug mode logs slow steps on stderr, which the tests read.
-CHILD_ENV = {
-    name: value
-    for name, value in os.environ.items()
-    if name not in ("PYTHONASYNCIODEBUG", "PYTHONDEVMODE")
-}
 
 
 def _console() -> tuple[Console, io.StringIO]:

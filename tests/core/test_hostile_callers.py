@@ -395,3 +395,38 @@ def test_a_password_auth_clock_must_be_callable() -> None:
 
     with pytest.raises(TypeError, match="clock"):
         PasswordAuth(username="u", password="p", clock=5.0)  # type: ignore[arg-type]  # wrong on purpose
+
+
+async def test_a_custom_auth_header_with_cr_lf_is_refused_before_sending(
+    pbx: FakePortSIPServer,
+) -> None:
+    from external_messages_async import Auth
+
+    class Evil(Auth):
+        async def authorization(self, transport: object) -> str | None:
+            return f"Bearer {EVIL}"
+
+    async with ExternalMessagesClient(pbx.url, auth=Evil()) as client:
+        with pytest.raises(ValueError, match="not a valid HTTP header value") as info:
+            await client.get_page()
+
+    assert "abc" not in str(info.value)
+    assert pbx.requests == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"trace_configs": "x"}, TypeError),
+        ({"trace_configs": [object()]}, TypeError),
+        ({"trust_env": 1}, TypeError),
+        ({"proxy": "http://user:hunter2@[::1"}, ValueError),
+    ],
+)
+def test_transport_options_are_checked_at_construction(
+    kwargs: dict[str, Any], error: type[Exception]
+) -> None:
+    with pytest.raises(error, match=r"trace_configs|trust_env|proxy") as info:
+        ExternalMessagesClient("https://pbx.example.com", token="t", **kwargs)
+
+    assert "hunter2" not in str(info.value)

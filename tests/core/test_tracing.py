@@ -7,6 +7,7 @@ import sys
 import textwrap
 from collections.abc import Iterator
 
+import aiohttp
 import pytest
 from opentelemetry import trace
 from opentelemetry.instrumentation.aiohttp_client import create_trace_config
@@ -16,7 +17,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
     InMemorySpanExporter,
 )
 
-from external_messages_async import ExternalMessagesClient
+from external_messages_async import ExternalMessagesClient, _tracing
 from external_messages_async._tracing import operation_of_post, page_attributes
 from external_messages_async.errors import NotFoundError
 from external_messages_async.testing import FakePortSIPServer, ScriptedResponse
@@ -192,3 +193,62 @@ def _python(script: str) -> str:
         check=True,
     )
     return result.stdout.strip()
+
+
+async def test_without_opentelemetry_calls_run_without_spans(
+    monkeypatch: pytest.MonkeyPatch, spans: InMemorySpanExporter
+) -> None:
+    monkeypatch.setattr(_tracing, "_trace", _tracing._UNSET)
+    monkeypatch.setitem(sys.modules, "opentelemetry", None)  # type: ignore[arg-type]  # None in sys.modules makes the import fail, on purpose
+    async with (
+        FakePortSIPServer(3) as pbx,
+        ExternalMessagesClient(pbx.url, token="demo-token") as client,
+    ):
+        page = await client.get_page(top=2)
+
+    assert _tracing._api() is None
+    assert len(page.items) == 2
+    assert spans.get_finished_spans() == ()
+
+
+async def test_a_401_renewal_is_a_refresh_span(spans: InMemorySpanExporter) -> None:
+    async with (
+        FakePortSIPServer(3, users={USER: PASSWORD}) as pbx,
+        ExternalMessagesClient(
+            pbx.url, username=USER, password=PASSWORD, retry=FAST_RETRY
+        ) as client,
+    ):
+        await client.get_page(top=1)
+        pbx.expire_tokens()
+        await client.get_page(top=1)
+
+    names = [s.name for s in spans.get_finished_spans()]
+    assert names == [
+        "external_messages login",
+        "external_messages page",
+        "external_messages refresh",
+        "external_messages page",
+        "external_messages revoke",
+    ]
+    assert pbx.refresh_count == 1
+
+
+async def test_trace_configs_reach_the_session_the_client_makes() -> None:
+    started: list[str] = []
+
+    async def on_request_start(
+        session: object, context: object, params: aiohttp.TraceRequestStartParams
+    ) -> None:
+        started.append(params.url.path)
+
+    hooks = aiohttp.TraceConfig()
+    hooks.on_request_start.append(on_request_start)
+    async with (
+        FakePortSIPServer(3) as pbx,
+        ExternalMessagesClient(
+            pbx.url, token="demo-token", trace_configs=[hooks]
+        ) as client,
+    ):
+        await client.get_page(top=1)
+
+    assert started == ["/api/external_messages"]

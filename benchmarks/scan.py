@@ -117,28 +117,23 @@ async def _serve(messages: int, latency: float, ties: int | None) -> None:
 
 @contextmanager
 def server(messages: int, latency_ms: float, ties: int | None) -> Iterator[str]:
+    """Run :func:`_serve` in a child process; yield its URL; stop it on exit."""
     command = [
         sys.executable, __file__, "--serve", "--messages", str(messages),
-        "--latency-ms", str(latency_ms),
+        "--latency-ms", str(latency_ms), *(["--ties", str(ties)] if ties else []),
     ]  # fmt: skip
-    if ties:
-        command += ["--ties", str(ties)]
-    process = subprocess.Popen(
+    with subprocess.Popen(
         command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert process.stdout is not None
-        url = process.stdout.readline().strip()
-        if not url.startswith("http"):
-            raise RuntimeError("the benchmark server did not start")
-        yield url
-    finally:
-        assert process.stdin is not None
-        process.stdin.close()
+    ) as child:
+        assert child.stdin is not None
+        assert child.stdout is not None
+        url = child.stdout.readline().strip()
         try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+            if not url.startswith("http"):
+                raise RuntimeError("the benchmark server did not start")
+            yield url
+        finally:
+            child.stdin.close()  # the server stops when its stdin closes
 
 
 Walk = Callable[[str], Awaitable[int]]

@@ -561,8 +561,8 @@ class ExternalMessagesClient:
             filter: An OData filter ANDed with the key range, sent verbatim.
             search: A free-text search, sent verbatim.
             page_size: Messages per request, 1 to 100.
-            concurrency: Time slices walked at once, ``>= 1``, balanced by
-                count and yielded in order.
+            concurrency: Time slices walked at once, ``>= 1``; slices of
+                about 8 pages, balanced by count, yielded in order.
 
         Returns:
             The scan: an async iterator and async context manager with

@@ -11,7 +11,6 @@ import asyncio
 import collections
 import collections.abc
 import contextlib
-import math
 import weakref
 from collections.abc import Callable, Coroutine
 from datetime import datetime
@@ -28,8 +27,9 @@ from ._scan import (
     ScanStats,
     accept,
     check_instant,
+    next_bound,
     plan,
-    slice_bounds,
+    slice_count,
     split_offsets,
 )
 from .errors import BadRequestError
@@ -85,6 +85,18 @@ class KeyPages:
 
 
 _END = object()
+_UNKNOWN = object()
+
+
+async def _all(*steps: Coroutine[Any, Any, Any]) -> list[Any]:
+    """Run ``steps`` at once; if one fails, cancel the others before raising."""
+    tasks = [asyncio.ensure_future(step) for step in steps]
+    try:
+        return await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 class _Feeder:
@@ -133,6 +145,12 @@ class ScanPages:
         self.stats = ScanStats()
         self._sources: collections.deque[KeyPages | _Feeder] | None = None
         self._feeders: list[_Feeder] = []
+        self._undated: int | object | None = _UNKNOWN
+        self._range = ""
+        self._offsets: list[int] = []
+        self._bounds: list[datetime] = []
+        self._next_slice = 0
+        self._slice_total = 0
         self._done = False
         #: Whether the scan was closed before its end.
         self.closed = False
@@ -151,14 +169,21 @@ class ScanPages:
         if self._done:
             raise StopAsyncIteration
         if self._sources is None:
-            self._sources = collections.deque(await self._slices())
-            self.stats.slices = len(self._sources)
-        while self._sources:
+            self._sources = collections.deque()
+            await self._start()
+        while True:
+            await self._top_up()
+            if not self._sources:
+                break
             page = await self._sources[0].next()
             if page is not None:
                 return page
-            self._sources.popleft()
-        self.stats.without_created_at = await self._count_undated()
+            finished = self._sources.popleft()
+            if isinstance(finished, _Feeder):
+                self._feeders.remove(finished)
+        if self._undated is _UNKNOWN:
+            self._undated = await self._count_undated()
+        self.stats.without_created_at = self._undated  # type: ignore[assignment]  # counted by now
         self._done = True
         raise StopAsyncIteration
 
@@ -169,35 +194,74 @@ class ScanPages:
         )
         return KeyPages(scan.fetch, walk, self.stats)
 
-    async def _slices(self) -> list[KeyPages | _Feeder]:
+    async def _start(self) -> None:
+        """Plan the slices: one walk, or ``concurrency`` at a time over many."""
+        assert self._sources is not None
         scan = self._scan
         lower = scan.since if scan.since is not None else EPOCH
-        if scan.concurrency == 1:
-            return [self._walk(lower, scan.until)]
-        # Balanced by count: the messages at evenly spaced offsets of the
-        # range, read in created_at order, are the boundaries (one request of
-        # top=1 for the count, then one per boundary, all at once). Only the
-        # balance depends on them: the slices cover the range whatever they are.
-        text = build_filter(since=lower, until=scan.until, extra=scan.filter)
-        assert text is not None  # since is always given
-        first = await scan.fetch(text, ASCENDING, 1, 0)
-        slices = min(scan.concurrency, math.ceil(first.count / scan.page_size))
-        offsets = split_offsets(first.count, max(slices, 1))
-        heads = await asyncio.gather(
-            *(scan.fetch(text, ASCENDING, 1, offset) for offset in offsets)
+        self._bounds = [lower]
+        slices = 1
+        if scan.concurrency > 1:
+            # Balanced by count: the messages at evenly spaced offsets of
+            # the range, read in created_at order, are the boundaries (read
+            # a batch at a time as slices start). Only the balance depends on
+            # them: the slices cover the range whatever they are. Messages
+            # without created_at are counted meanwhile.
+            text = build_filter(since=lower, until=scan.until, extra=scan.filter)
+            assert text is not None  # since is always given
+            self._range = text
+            first, self._undated = await _all(
+                scan.fetch(text, ASCENDING, 1, 0), self._count_undated()
+            )
+            slices = slice_count(first.count, scan.page_size, scan.concurrency)
+            self._offsets = split_offsets(first.count, slices)
+        if slices == 1:
+            self._sources.append(self._walk(lower, scan.until))
+            self.stats.slices = 1
+        self._slice_total = 0 if slices == 1 else slices
+
+    async def _top_up(self) -> None:
+        """Start slices until ``concurrency`` run, reading boundaries as needed."""
+        assert self._sources is not None
+        scan = self._scan
+        total = self._slice_total
+        running = sum(not feeder.task.done() for feeder in self._feeders)
+        # Slices finished early wait for their turn; at most twice as many
+        # slices as run at once are kept, to bound what they hold.
+        while (
+            running < scan.concurrency
+            and len(self._sources) < 2 * scan.concurrency
+            and self._next_slice < total
+        ):
+            index = self._next_slice
+            if index + 1 < total and len(self._bounds) <= index + 1:
+                # As many boundary reads as slices could start now, so that
+                # no more than `concurrency` requests are in flight.
+                await self._read_bounds(index + 1, scan.concurrency - running)
+            lower = self._bounds[index]
+            upper = self._bounds[index + 1] if index + 1 < total else scan.until
+            self._next_slice += 1
+            if upper is not None and upper <= lower:
+                continue  # an empty slice: its boundaries coincide
+            feeder = _Feeder(self._walk(lower, upper), self._tasks)
+            self._sources.append(feeder)
+            self._feeders.append(feeder)
+            self.stats.slices += 1
+            running += 1
+
+    async def _read_bounds(self, first: int, count: int) -> None:
+        """Read the boundaries of ``count`` slices from ``first`` on."""
+        scan = self._scan
+        indexes = range(first, min(first + count, self._slice_total))
+        heads = await _all(
+            *(
+                scan.fetch(self._range, ASCENDING, 1, self._offsets[index - 1])
+                for index in indexes
+            )
         )
-        points = [
-            page.items[0].created_at
-            for page in heads
-            if page.items and page.items[0].created_at is not None
-        ]
-        bounds = slice_bounds(lower, scan.until, points)
-        if len(bounds) == 1:
-            return [self._walk(lower, scan.until)]
-        self._feeders = [
-            _Feeder(self._walk(start, end), self._tasks) for start, end in bounds
-        ]
-        return list(self._feeders)
+        for page in heads:
+            head = page.items[0].created_at if page.items else None
+            self._bounds.append(next_bound(self._bounds[-1], head, scan.until))
 
     async def _count_undated(self) -> int | None:
         scan = self._scan
@@ -286,14 +350,17 @@ class MessageScan:
     "created_at eq null")``). Messages without an id are skipped and counted
     in :attr:`ScanStats.without_id`.
 
-    **Concurrency.** With ``concurrency=K`` above 1 the range is cut into up
-    to ``K`` time slices holding about as many messages each (one ``top=1``
-    request for the count, then one per boundary, reading the message at
-    each evenly spaced offset), walked at once and yielded in order. Slices
-    after the first hold their pages until their turn, so memory grows up to
-    the size of the range: keep ``concurrency=1`` to scan a very large range
-    in flat memory. Leave the scan with ``async with`` (or ``aclose()``) to
-    stop every slice at once::
+    **Concurrency.** With ``concurrency=K`` above 1 the range is cut into
+    time slices of about 8 pages each (at least ``K``), holding about as
+    many messages each, and ``K`` slices are walked at once, yielded in
+    order. The boundaries come from the data: one ``top=1`` request gives
+    the count, then one ``top=1`` request per boundary, sent as slices
+    start, reads the message at each evenly spaced offset in ``created_at``
+    order; no more than ``K`` requests are in flight. A slice that ends
+    before its turn holds its pages; at most ``2 * K`` slices are kept at
+    once, so at most about ``16 * K`` pages are held, however large the
+    range. Leave the scan with ``async with`` (or ``aclose()``) to stop every
+    slice at once::
 
         async with client.scan(since=start, concurrency=8) as scan:
             async for message in scan:

@@ -201,6 +201,13 @@ class MessagePager:
     pages are held, and requests are planned assuming full pages: a page that
     comes back short has its gap requested again, so nothing is lost.
 
+    A server that caps pages below ``page_size`` shows its cap with the first
+    page shorter than asked for while more remain; later requests ask for that
+    cap, so 200 messages at a cap of 30 take 7 requests. A server that ignores
+    ``skip`` (two full pages in a row holding only ids already yielded, while
+    ``count`` did not grow by as many) ends the walk with ``PagingError``
+    (``ignored="skip"``) instead of being walked for ever.
+
     Stopping early: the window's requests are cancelled as soon as the walk
     ends (the last page, ``limit``, an error, or the consumer's task being
     cancelled). When the consumer leaves the loop with ``break`` or an
@@ -222,6 +229,8 @@ class MessagePager:
     package's own class, such as :class:`~external_messages_async.errors.ServerError`)
     carries ``resume_skip``: the ``skip`` to start a new walk from, every item
     before it having been yielded. :attr:`WalkStats.next_skip` holds the same.
+    The decisions behind all this are pure functions in ``_planner.py``
+    (explained in the paging explanation page).
 
     Args:
         fetch_page: Fetches ``(skip, top)`` and returns the page.

@@ -289,7 +289,8 @@ def plan(state: WalkState) -> tuple[WalkState, tuple[Request, ...]]:
     if top == 0:
         return state.stopped(), ()
     count = state.count
-    if state.concurrency == 1 or count is None:  # state.sequential
+    # WalkState.sequential, spelled out so that the type checker sees count.
+    if state.concurrency == 1 or count is None:
         return state, (Request(state.cursor, top),)
     window = state.window
     new: list[Request] = []
@@ -316,7 +317,7 @@ def plan(state: WalkState) -> tuple[WalkState, tuple[Request, ...]]:
 
 
 def accept(state: WalkState, page: Page[ExternalMessage], known: Set[str]) -> Step:
-    """Take the answer to ``state.window[0]``, in offset order.
+    """Take the answer to ``state.head``; pages are accepted in offset order.
 
     Args:
         state: The walk's state, as :func:`plan` left it.
@@ -361,7 +362,7 @@ def accept(state: WalkState, page: Page[ExternalMessage], known: Set[str]) -> St
     overlap = cursor - page.skip
     items = page_items[overlap:] if overlap > 0 else page_items
     fresh = fresh_items(items, known)
-    repeats = _repeats(state, head, page, fresh, known)
+    repeats = _repeats(state, head, page, fresh)
     end = page.skip + returned
     limit = state.limit
     yielded = state.yielded
@@ -412,7 +413,6 @@ def _repeats(
     head: Request,
     page: Page[ExternalMessage],
     fresh: list[ExternalMessage],
-    known: Set[str],
 ) -> Repeats | None:
     """Extend the run of full pages of old ids; raise once it has no explanation.
 
@@ -426,9 +426,8 @@ def _repeats(
             began.
     """
     items = page.items
+    # Items without an id are always fresh: they never make a page of repeats.
     if fresh or not items or len(items) < head.top:
-        return None
-    if not all(item.id is not None and item.id in known for item in items):
         return None
     if state.count is not None and page.count < state.count:
         return None

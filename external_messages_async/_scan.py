@@ -24,6 +24,7 @@ next state with the messages to yield. The async shell is in ``_keywalk.py``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import cast
@@ -37,14 +38,16 @@ from .errors import PagingError
 
 __all__ = [
     "EPOCH",
+    "SLICE_PAGES",
     "KeyRequest",
     "KeyWalk",
     "ScanStats",
     "Step",
     "accept",
     "check_instant",
+    "next_bound",
     "plan",
-    "slice_bounds",
+    "slice_count",
     "split_offsets",
 ]
 
@@ -53,6 +56,9 @@ EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 #: The sort every key request asks for.
 ASCENDING = "created_at asc"
+
+#: Pages per time slice of a concurrent scan (see :func:`slice_count`).
+SLICE_PAGES = 8
 
 
 def check_instant(name: str, value: object) -> None:
@@ -177,7 +183,7 @@ def accept(walk: KeyWalk, items: Sequence[ExternalMessage], count: int) -> Step:
 
     Returns:
         The next state and the messages to yield. The walk is done after an
-        empty page, or a short page that holds every match (``count``).
+        empty page, or a page that holds every match (``count``).
 
     Raises:
         PagingError: A message lies outside the requested range or is one
@@ -185,6 +191,9 @@ def accept(walk: KeyWalk, items: Sequence[ExternalMessage], count: int) -> Step:
             ascending ``created_at`` (``ignored="orderby"``): nothing of the
             page is yielded.
     """
+    fast = _accept_plain(walk, items, count)
+    if fast is not None:
+        return fast
     lower, seen = walk.lower, set(walk.seen)
     previous: datetime | None = None
     fresh: list[ExternalMessage] = []
@@ -212,7 +221,7 @@ def accept(walk: KeyWalk, items: Sequence[ExternalMessage], count: int) -> Step:
             lower, seen = created, set()
         seen.add(message.id)
         fresh.append(message)
-    done = not items or (len(items) < walk.page_size and len(items) >= count)
+    done = not items or len(items) >= count
     after = attrs.evolve(walk, lower=lower, seen=frozenset(seen), done=done)
     if not done and after == walk:
         raise PagingError(
@@ -222,6 +231,36 @@ def accept(walk: KeyWalk, items: Sequence[ExternalMessage], count: int) -> Step:
             ignored="filter",
         )
     return Step(after, fresh, without_id=without_id, repeated=repeated)
+
+
+def _accept_plain(
+    walk: KeyWalk, items: Sequence[ExternalMessage], count: int
+) -> Step | None:
+    """:func:`accept` for the common page, checked with C-level operations.
+
+    The common page: every message has an id and a ``created_at``, no id
+    twice, all after the high-water and before the end, in order. Then
+    nothing is excluded by id and every message is yielded. ``None`` for
+    any other page, which :func:`accept` checks one message at a time.
+    """
+    times = [message.created_at for message in items]
+    ids = [message.id for message in items]
+    if not items or None in times or None in ids or len(set(ids)) != len(ids):
+        return None
+    # None was ruled out just above.
+    stamps = cast("list[datetime]", times)
+    if not (
+        stamps[0] > walk.lower
+        and (walk.upper is None or stamps[-1] < walk.upper)
+        and stamps == sorted(stamps)
+    ):
+        return None
+    last, index = stamps[-1], len(stamps) - 1
+    while index > 0 and stamps[index - 1] == last:
+        index -= 1
+    seen = frozenset(cast("list[str]", ids[index:]))
+    after = attrs.evolve(walk, lower=last, seen=seen, done=len(items) >= count)
+    return Step(after, list(items))
 
 
 def split_offsets(count: int, slices: int) -> list[int]:
@@ -243,24 +282,50 @@ def split_offsets(count: int, slices: int) -> list[int]:
     return sorted({index * count // slices for index in range(1, slices)} - {0})
 
 
-def slice_bounds(
-    lower: datetime, upper: datetime | None, points: Sequence[datetime]
-) -> list[tuple[datetime, datetime | None]]:
-    """Cut ``[lower, upper)`` at ``points`` into adjacent ranges.
+def slice_count(count: int, page_size: int, concurrency: int) -> int:
+    """Decide how many time slices a scan of ``count`` messages is cut into.
+
+    Slices of about :data:`SLICE_PAGES` pages each, at least ``concurrency``
+    of them, so that the ``concurrency`` slices walked at once hold a bounded
+    number of pages however large the range is.
 
     Args:
-        lower: The range's start.
-        upper: The range's end, or ``None`` for no end.
-        points: Boundaries read from the data; ones outside the range or
-            repeated are ignored.
+        count: Messages in the range.
+        page_size: Messages per page.
+        concurrency: Slices walked at once.
 
     Returns:
-        Adjacent ``(start, end)`` ranges covering ``[lower, upper)``, in order.
+        The number of slices; 1 for a sequential scan or a range of one page.
     """
-    inner = sorted({p for p in points if lower < p and (upper is None or p < upper)})
-    starts = [lower, *inner]
-    ends: list[datetime | None] = [*inner, upper]
-    return list(zip(starts, ends, strict=True))
+    pages = math.ceil(count / page_size)
+    if concurrency == 1 or pages <= 1:
+        return 1
+    return min(pages, max(concurrency, math.ceil(pages / SLICE_PAGES)))
+
+
+def next_bound(
+    previous: datetime, head: datetime | None, upper: datetime | None
+) -> datetime:
+    """Decide where the next slice starts, from the message read at its offset.
+
+    Boundaries are read one batch at a time while messages come and go, so a
+    later one can come back earlier than the one before it, or be missing
+    (its offset is past the end now). Clamped, the slices stay adjacent and
+    in order, and together still cover the whole range.
+
+    Args:
+        previous: Where the slice before starts.
+        head: The ``created_at`` of the message at the offset, if any.
+        upper: The end of the range, or ``None``.
+
+    Returns:
+        ``head`` clamped to ``[previous, upper]``; ``previous`` without a head.
+    """
+    if head is None or head < previous:
+        return previous
+    if upper is not None and head > upper:
+        return upper
+    return head
 
 
 @attrs.define

@@ -4,6 +4,7 @@
 - ``FAST_RETRY``: a retry policy that never slows a test down.
 - ``SecretWatch`` and ``watching_secrets()``: the scan that fails a test whose
   log records (every phase, every logger, at DEBUG) or output hold a secret.
+- ``FakeClock``: monotonic seconds a test moves, for token lifetimes.
 - ``wait_until()``, ``settle()`` and ``cancel_and_count()``: wait for a
   condition or for the loop to run what is ready, instead of sleeping and hoping.
 """
@@ -39,6 +40,19 @@ WATCHED_LOGGERS = (
     "aiohttp.web",
     "asyncio",
 )
+
+
+class FakeClock:
+    """Monotonic seconds that move only when told to (for token lifetimes)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
 
 
 async def wait_until(condition: Callable[[], bool]) -> None:

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from ._clock import ServerClock
     from ._data import MESSAGE_FIELDS, generate_messages
     from ._faults import Faults, ScriptedResponse
-    from ._server import FakePortSIPServer, ListPageHook
+    from ._server import FakePortSIPServer, ListPageHook, RequestHook
     from ._wire import RecordedRequest
 
 __all__ = [
@@ -48,6 +48,7 @@ __all__ = [
     "ListPageHook",
     "MESSAGE_FIELDS",
     "RecordedRequest",
+    "RequestHook",
     "ScriptedResponse",
     "ServerClock",
     "generate_messages",
@@ -61,6 +62,7 @@ _HOMES = {
     "Faults": "._faults",
     "ListPageHook": "._server",
     "RecordedRequest": "._wire",
+    "RequestHook": "._server",
     "ScriptedResponse": "._faults",
     "ServerClock": "._clock",
     "generate_messages": "._data",

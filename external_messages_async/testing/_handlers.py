@@ -109,21 +109,20 @@ class Handlers:
             failure: web.HTTPException | None = exc
         else:
             failure = None
-        self._state.enter(
-            RecordedRequest(
-                method=request.method,
-                path=request.path,
-                raw_path=request.rel_url.raw_path,
-                query=dict(request.query.items()),
-                headers=CIMultiDictProxy(CIMultiDict(request.headers)),
-                body=body,
-                received_at=received_at,
-            )
+        recorded = RecordedRequest(
+            method=request.method,
+            path=request.path,
+            raw_path=request.rel_url.raw_path,
+            query=dict(request.query.items()),
+            headers=CIMultiDictProxy(CIMultiDict(request.headers)),
+            body=body,
+            received_at=received_at,
         )
+        self._state.enter(recorded)
         try:
             if failure is not None:
                 raise failure
-            return await self._dispatch(request, handler)
+            return await self._dispatch(request, handler, recorded)
         except web.HTTPException as exc:
             response = _error(exc.status, error_code(exc.status), exc.reason)
             if "Allow" in exc.headers:
@@ -133,10 +132,13 @@ class Handlers:
             self._state.leave()
 
     async def _dispatch(
-        self, request: web.Request, handler: _Handler
+        self, request: web.Request, handler: _Handler, recorded: RecordedRequest
     ) -> web.StreamResponse:
         is_data = (request.match_info.route.name or "").startswith("data")
         script = self._state.take_script(request.path, is_data=is_data)
+        if script is None and self._state.on_request is not None:
+            answer = self._state.on_request(recorded)
+            script = await answer if inspect.isawaitable(answer) else answer
         if script is not None:
             return await self._play(script, request, handler)
         faults = self._state.faults

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import functools
 import threading
+import time
 from collections.abc import (
     Awaitable,
     Callable,
@@ -32,6 +33,16 @@ from ._wire import RecordedRequest
 
 ListPageHook = Callable[["FakePortSIPServer", int, int], Awaitable[None] | None]
 """``hook(server, skip, top)``, run before a list page is served; may be async."""
+
+RequestHook = Callable[
+    ["FakePortSIPServer", RecordedRequest],
+    Awaitable[ScriptedResponse | None] | ScriptedResponse | None,
+]
+"""``hook(server, request)``, run for each request; may be async.
+
+Returns a :class:`ScriptedResponse` to answer with, or ``None`` for the normal
+answer (faults included).
+"""
 
 
 class FakePortSIPServer:
@@ -69,8 +80,11 @@ class FakePortSIPServer:
         domains: Tenant domains accepted at login; ``None`` accepts any.
         two_factor_users: Users whose ``/auth/sign_in`` answers a two-factor
             challenge instead of tokens.
-        token_lifetime: Seconds an issued access token lives (real time).
-        refresh_token_lifetime: Seconds a refresh token lives (real time).
+        token_lifetime: Seconds an issued access token lives.
+        refresh_token_lifetime: Seconds a refresh token lives.
+        token_clock: Monotonic seconds that token lifetimes are measured
+            with; pass a fake to expire tokens without waiting. It is not
+            :attr:`clock`, which dates messages.
         faults: Random faults injected into data requests.
         latency: Seconds to wait before answering each data request; the same
             as ``faults=Faults(latency=...)``, and it overrides that one.
@@ -85,6 +99,11 @@ class FakePortSIPServer:
             server return fewer, as some servers do.
         on_list_page: Hook run before each list page, e.g. to insert messages
             while a client pages.
+        on_request: Hook run for every request (data, login and the rest)
+            that no queued script took, before faults are drawn. It may
+            await, e.g. an :class:`asyncio.Event` to hold a request until the
+            test releases it, and may return a :class:`ScriptedResponse` to
+            answer with, computed from the request.
         max_body_bytes: Largest request body accepted.
         preserialize: Cache filtered views and encoded messages (see
             :meth:`messages_changed`).
@@ -110,12 +129,14 @@ class FakePortSIPServer:
         two_factor_users: Collection[str] = (),
         token_lifetime: float = 3600.0,
         refresh_token_lifetime: float = 86400.0,
+        token_clock: Callable[[], float] = time.monotonic,
         faults: Faults | None = None,
         latency: float | None = None,
         clock: ServerClock | None = None,
         ignore_query: Iterable[str] = (),
         max_top: int = MAX_TOP,
         on_list_page: ListPageHook | None = None,
+        on_request: RequestHook | None = None,
         max_body_bytes: int = 1 << 20,
         preserialize: bool = True,
         shutdown_timeout: float = 0.25,
@@ -143,6 +164,7 @@ class FakePortSIPServer:
                 two_factor_users=two_factor_users,
                 lifetime=token_lifetime,
                 refresh_lifetime=refresh_token_lifetime,
+                clock=token_clock,
             ),
             clock=ServerClock() if clock is None else clock,
             max_body_bytes=max_body_bytes,
@@ -153,6 +175,7 @@ class FakePortSIPServer:
         )
         self.host = host
         self.on_list_page = on_list_page
+        self.on_request = on_request
         self._port = port
         self._shutdown_timeout = shutdown_timeout
         self._runner: web.AppRunner | None = None
@@ -187,6 +210,16 @@ class FakePortSIPServer:
         self._state.before_list_page = (
             None if hook is None else functools.partial(hook, self)
         )
+
+    @property
+    def on_request(self) -> RequestHook | None:
+        """Hook run for each request no script took, or ``None``."""
+        return self._on_request
+
+    @on_request.setter
+    def on_request(self, hook: RequestHook | None) -> None:
+        self._on_request = hook
+        self._state.on_request = None if hook is None else functools.partial(hook, self)
 
     @property
     def auth_required(self) -> bool:

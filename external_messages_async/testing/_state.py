@@ -24,6 +24,14 @@ from ._wire import RecordedRequest
 BeforeListPage = Callable[[int, int], Awaitable[None] | None]
 """``hook(skip, top)`` run before a list page is served; may be async."""
 
+OnRequest = Callable[
+    [RecordedRequest], Awaitable[ScriptedResponse | None] | ScriptedResponse | None
+]
+"""``hook(request)`` run for each request not taken by a script; may be async.
+
+It returns the answer to play, or ``None`` for the server's own.
+"""
+
 
 def check_ignore_query(names: Any) -> set[str]:
     """Validate the names of query options a server should ignore.
@@ -81,6 +89,7 @@ class ServerState:
         ignore_query: List options treated as absent.
         max_top: The most items served per page.
         before_list_page: Run before each list page is served.
+        on_request: Run for each request no script took; may answer it.
         scripts: Scripted answers not yet consumed, first in first out.
         faults: Random faults; set with :meth:`use_faults`.
         rng: The random source of fault draws.
@@ -98,6 +107,7 @@ class ServerState:
     ignore_query: set[str] = attrs.field(factory=set)
     max_top: int = MAX_TOP
     before_list_page: BeforeListPage | None = None
+    on_request: OnRequest | None = None
     scripts: collections.deque[ScriptedResponse] = attrs.field(
         factory=collections.deque
     )

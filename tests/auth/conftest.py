@@ -21,25 +21,13 @@ from aiohttp import web
 from external_messages_async import ExternalMessagesClient
 from external_messages_async._login import CLIENT_ID
 from tests.conftest import FAST_RETRY, SecretWatch, watching_secrets
+from tests.conftest import FakeClock as FakeClock  # the auth tests import it here
 
 USERNAME = "alice"
 PASSWORD = "pw-Sup3r-S3cret-4b1d"
 TWO_FACTOR_USER = "bob"
 TWO_FACTOR_CHALLENGE_PREFIX = "2fa-session-"
 LOGIN_FAILED = "Login failed, authentication error"
-
-
-class FakeClock:
-    """A monotonic clock that moves only when told to."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @attrs.define

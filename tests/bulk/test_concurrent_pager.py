@@ -269,6 +269,24 @@ async def test_aclosing_the_pages_iterator_ends_the_window(server, client):
     assert window_tasks() == []
 
 
+async def test_aclose_on_the_pages_iterator_cancels_the_requests_in_flight(
+    server, client
+):
+    server.items = _messages(1000)
+    server.latency = slow_after_two_pages
+    pages = client.list(page_size=10, concurrency=4).pages()
+    await anext(pages)
+    await anext(pages)
+    in_flight = window_tasks()
+
+    await pages.aclose()
+
+    assert in_flight
+    assert all(task.cancelled() for task in in_flight)
+    assert window_tasks() == []
+    assert pages.closed
+
+
 async def test_aclose_on_the_item_iterator_ends_the_window(server, client):
     server.items = _messages(1000)
     server.latency = slow_after_two_pages

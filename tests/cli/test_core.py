@@ -166,7 +166,7 @@ async def test_cancelling_get_closes_the_sink_without_output() -> None:
         server.faults = Faults(latency=5.0)
         async with ExternalMessagesClient(server.url, token=TOKEN) as client:
             task = asyncio.create_task(run_get(client, ["a", "b"], sink))
-            await asyncio.sleep(0.05)
+            await wait_until(lambda: server.in_flight >= 1)
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task

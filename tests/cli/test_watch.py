@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import orjson
 import pytest
@@ -19,15 +17,8 @@ from external_messages_async.cli._render import Sink
 from external_messages_async.cli._watch import run_watch
 from external_messages_async.testing import FakePortSIPServer
 
+from ._shared import CHILD_ENV, ROOT, one_error_line
 from .conftest import TOKEN
-
-ROOT = Path(__file__).resolve().parents[2]
-# A child in asyncio debug mode logs slow steps on stderr, which the tests read.
-CHILD_ENV = {
-    name: value
-    for name, value in os.environ.items()
-    if name not in ("PYTHONASYNCIODEBUG", "PYTHONDEVMODE")
-}
 
 
 def _message(message_id: str, created_at: str) -> dict[str, str]:
@@ -75,10 +66,10 @@ def test_watch_with_a_wrong_token_prints_one_line_and_fails(
 ) -> None:
     result = runner.invoke(cli, ["watch", "--url", pbx.url, "--token", "wrong-token"])
 
+    line = one_error_line(result)
     assert result.exit_code == 1
-    assert len(result.stderr.strip().splitlines()) == 1
-    assert "401" in result.stderr
-    assert "wrong-token" not in result.stderr
+    assert "401" in line
+    assert "wrong-token" not in result.output
 
 
 async def test_run_watch_with_count_zero_writes_nothing() -> None:

@@ -10,13 +10,15 @@ import pytest
 from external_messages_async import PagingError, ScanStats
 from external_messages_async._scan import (
     EPOCH,
+    SLICE_PAGES,
     KeyRequest,
     KeyWalk,
     Step,
     accept,
     check_instant,
+    next_bound,
     plan,
-    slice_bounds,
+    slice_count,
     split_offsets,
 )
 
@@ -110,10 +112,17 @@ def test_accept_goes_on_after_a_short_page_when_count_says_more_match() -> None:
     assert not step.walk.done
 
 
-def test_accept_goes_on_after_a_full_page() -> None:
-    step = accept(KeyWalk(page_size=1), [model("a", 1)], count=1)
+def test_accept_goes_on_after_a_full_page_when_more_match() -> None:
+    step = accept(KeyWalk(page_size=1), [model("a", 1)], count=2)
 
     assert not step.walk.done
+
+
+def test_accept_ends_the_walk_on_a_full_page_holding_every_match() -> None:
+    """No request for an empty page when the last one was exactly full."""
+    step = accept(KeyWalk(page_size=1), [model("a", 1)], count=1)
+
+    assert step.walk.done
 
 
 def test_accept_refuses_a_page_out_of_order() -> None:
@@ -184,14 +193,35 @@ def test_split_offsets_refuses_zero_slices() -> None:
         split_offsets(10, 0)
 
 
-def test_slice_bounds_cover_the_range_in_order() -> None:
-    bounds = slice_bounds(at(0), at(10), [at(5), at(3), at(5), at(0), at(10), at(11)])
+@pytest.mark.parametrize(
+    ("count", "page_size", "concurrency", "slices"),
+    [
+        (5000, 100, 1, 1),
+        (100, 100, 8, 1),
+        (0, 100, 8, 1),
+        (300, 100, 8, 3),
+        (2000, 100, 8, 8),
+        (20000, 100, 8, 25),
+        (20001, 100, 8, 26),
+    ],
+)
+def test_slice_count_keeps_slices_near_eight_pages_and_at_least_concurrency(
+    count: int, page_size: int, concurrency: int, slices: int
+) -> None:
+    assert slice_count(count, page_size, concurrency) == slices
+    assert SLICE_PAGES == 8
 
-    assert bounds == [(at(0), at(3)), (at(3), at(5)), (at(5), at(10))]
+
+def test_next_bound_is_the_message_read_at_the_offset() -> None:
+    assert next_bound(at(0), at(5), at(10)) == at(5)
+    assert next_bound(at(0), at(5), None) == at(5)
 
 
-def test_slice_bounds_keep_an_open_end_open() -> None:
-    assert slice_bounds(at(0), None, [at(4)]) == [(at(0), at(4)), (at(4), None)]
+def test_next_bound_never_goes_back_nor_past_the_end() -> None:
+    """Deletions between two batches can move a later boundary earlier."""
+    assert next_bound(at(4), at(2), None) == at(4)
+    assert next_bound(at(4), None, at(10)) == at(4)
+    assert next_bound(at(4), at(12), at(10)) == at(10)
 
 
 def test_check_instant_accepts_aware_datetimes_and_none() -> None:

@@ -15,6 +15,7 @@ from external_messages_async import (
     PagingError,
     ServerError,
 )
+from external_messages_async._keywalk import _all
 from external_messages_async.testing import FakePortSIPServer, ScriptedResponse
 
 from .conftest import Served, at, other_tasks, wire
@@ -205,6 +206,43 @@ async def test_concurrent_slices_are_balanced_by_count(serve: Serve) -> None:
     assert [len(p) for p in pages] == [10, 10, 10, 10, 10, 10, 10, 10]
 
 
+async def test_a_long_range_is_cut_into_slices_of_about_eight_pages(
+    serve: Serve,
+) -> None:
+    """Five slices, two at a time: boundaries are read in two batches."""
+    served = await serve(tied(200, 1))
+    scan = served.client.scan(page_size=5, concurrency=2)
+
+    ids = [m.id async for m in scan]
+
+    assert ids == [f"m{i:03d}" for i in range(200)]
+    assert scan.stats.slices == 5
+    assert sorted(int(r.query["skip"]) for r in served.server.requests) == [
+        *[0] * (len(served.server.requests) - 4),
+        40, 80, 120, 160,
+    ]  # fmt: skip
+
+
+async def test_boundaries_past_the_end_after_deletions_leave_no_gap(
+    serve: Serve,
+) -> None:
+    """The second batch of boundaries finds half the range deleted: the last slice takes the rest."""
+    served = await serve(tied(200, 1))
+
+    def delete_newest_half(server: FakePortSIPServer, skip: int, top: int) -> None:
+        if skip == 120:
+            server.delete_messages([f"m{i:03d}" for i in range(100, 200)])
+
+    served.server.on_list_page = delete_newest_half
+    scan = served.client.scan(page_size=5, concurrency=2)
+
+    ids = [m.id async for m in scan]
+
+    assert ids[:100] == [f"m{i:03d}" for i in range(100)]
+    assert len(ids) == len(set(ids))
+    assert scan.stats.slices == 3
+
+
 async def test_concurrent_scan_of_few_messages_walks_one_slice(serve: Serve) -> None:
     served = await serve(tied(3, 1))
     scan = served.client.scan(concurrency=8)
@@ -250,11 +288,15 @@ async def test_an_error_in_one_slice_ends_the_scan_and_stops_the_others(
 
 
 async def test_leaving_a_concurrent_scan_stops_every_slice(serve: Serve) -> None:
+    """Six setup requests, four first pages: later pages are held in flight."""
     served = await serve(tied(200, 1))
     release = asyncio.Event()
+    handled = 0
 
     async def hold(server: FakePortSIPServer, skip: int, top: int) -> None:
-        if len(server.requests) > 6:
+        nonlocal handled
+        handled += 1
+        if handled > 12:
             await release.wait()
 
     served.server.on_list_page = hold
@@ -381,3 +423,25 @@ async def test_a_server_ignoring_skip_only_unbalances_the_slices(serve: Serve) -
 
     assert ids == [f"m{i:03d}" for i in range(30)]
     assert scan.stats.slices == 2
+
+
+async def test_a_failed_setup_request_cancels_the_others() -> None:
+    """The slices' setup requests run at once; one failing cancels the rest."""
+    cancelled = asyncio.Event()
+
+    async def fails() -> None:
+        await asyncio.sleep(0)
+        raise ServerError("down", status=503)
+
+    async def waits() -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    with pytest.raises(ServerError):
+        await _all(waits(), fails())
+
+    assert cancelled.is_set()
+    assert other_tasks() == set()

@@ -89,6 +89,18 @@ def after_requests(server: FakePortSIPServer, count: int) -> asyncio.Event:
     return reached
 
 
+def hold_requests(server: FakePortSIPServer) -> tuple[asyncio.Event, asyncio.Event]:
+    """Hold every list request until the second event is set; the first says one arrived."""
+    arrived, release = asyncio.Event(), asyncio.Event()
+
+    async def hold(server: FakePortSIPServer, skip: int, top: int) -> None:
+        arrived.set()
+        await release.wait()
+
+    server.on_list_page = hold
+    return arrived, release
+
+
 async def test_watch_yields_each_live_insert_once(serve: Serve) -> None:
     """Old messages are not yielded; each new one is, once, in order of creation."""
     served = await serve(spread(5))
@@ -244,13 +256,7 @@ async def test_aclose_from_another_task_ends_a_long_wait(serve: Serve) -> None:
 async def test_aclose_ends_a_poll_in_flight(serve: Serve) -> None:
     served = await serve([])
     watch = served.client.watch(poll_interval=0.01)
-    arrived, release = asyncio.Event(), asyncio.Event()
-
-    async def hold(server: FakePortSIPServer, skip: int, top: int) -> None:
-        arrived.set()
-        await release.wait()
-
-    served.server.on_list_page = hold
+    arrived, release = hold_requests(served.server)
     consumer = asyncio.create_task(anext(aiter(watch), None))
     await arrived.wait()
 
@@ -264,13 +270,7 @@ async def test_aclose_ends_a_poll_in_flight(serve: Serve) -> None:
 async def test_cancelling_the_consumer_leaves_no_task(serve: Serve) -> None:
     served = await serve([])
     watch = served.client.watch(poll_interval=0.01)
-    arrived, release = asyncio.Event(), asyncio.Event()
-
-    async def hold(server: FakePortSIPServer, skip: int, top: int) -> None:
-        arrived.set()
-        await release.wait()
-
-    served.server.on_list_page = hold
+    arrived, release = hold_requests(served.server)
     consumer = asyncio.create_task(anext(aiter(watch)))
     await arrived.wait()
 

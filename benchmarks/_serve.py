@@ -76,7 +76,7 @@ async def serve_minimal(messages: int, latency: float) -> None:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # private, Optional before start(); set by start() above
     print(f"http://127.0.0.1:{port}", flush=True)
     try:
         await _wait_for_stdin_eof()

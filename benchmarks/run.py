@@ -131,7 +131,7 @@ def structuring(rounds: int) -> dict[str, float]:
             value = out.get(name)
             out[name] = enum_cls(value) if value else None
         created = out.get("created_at")
-        out["created_at"] = parse_datetime(created) if created else None  # type: ignore[arg-type]
+        out["created_at"] = parse_datetime(created) if created else None  # type: ignore[arg-type]  # created is an object from JSON; a str whenever set
         return out
 
     keyword_args = [[converted(item) for item in page["items"]] for page in pages]

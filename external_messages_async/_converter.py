@@ -175,7 +175,9 @@ def _make_optimistic_structure(cls: type[Any]) -> Callable[[Any, Any], Any]:
     hints = get_type_hints(cls)
     arguments = []
     for field in attrs.fields(cls):
-        if field.default is not None or not field.init:  # pragma: no cover
+        if (
+            field.default is not None or not field.init
+        ):  # pragma: no cover - every field defaults to None
             raise TypeError(f"{cls.__name__}.{field.name}: fields must default to None")
         name = field.name
         get = f"o[{name!r}]"
@@ -198,7 +200,7 @@ def _make_optimistic_structure(cls: type[Any]) -> Callable[[Any, Any], Any]:
     body = ",\n        ".join(arguments)
     source = f"def structure_{cls.__name__}(o, _):\n    return __cl(\n        {body},\n    )\n"
     exec(compile(source, f"<fast structure {cls.__name__}>", "exec"), namespace)
-    return namespace[f"structure_{cls.__name__}"]  # type: ignore[no-any-return]
+    return namespace[f"structure_{cls.__name__}"]  # type: ignore[no-any-return]  # exec fills a dict[str, Any]
 
 
 def _with_fallback(
@@ -326,7 +328,7 @@ def structure_message(item: Any, *, path: str = "$") -> ExternalMessage:
     """
     if item.__class__ is dict:
         try:
-            return _structure_fast(item, ExternalMessage)  # type: ignore[no-any-return]
+            return _structure_fast(item, ExternalMessage)  # type: ignore[no-any-return]  # cattrs hooks return Any
         except Exception:  # re-run below to explain
             pass
     raise _decode_error(item, path) from None
@@ -390,7 +392,7 @@ def unstructure_message(message: ExternalMessage) -> dict[str, Any]:
     Returns:
         A JSON-ready dict.
     """
-    return CONVERTER.unstructure(message)  # type: ignore[no-any-return]
+    return CONVERTER.unstructure(message)  # type: ignore[no-any-return]  # cattrs' unstructure returns Any
 
 
 def decode_json(body: bytes) -> Any:

@@ -199,7 +199,7 @@ async def test_without_opentelemetry_calls_run_without_spans(
     monkeypatch: pytest.MonkeyPatch, spans: InMemorySpanExporter
 ) -> None:
     monkeypatch.setattr(_tracing, "_trace", _tracing._UNSET)
-    monkeypatch.setitem(sys.modules, "opentelemetry", None)  # type: ignore[arg-type]
+    monkeypatch.setitem(sys.modules, "opentelemetry", None)  # type: ignore[arg-type]  # None in sys.modules makes the import fail, on purpose
     async with (
         FakePortSIPServer(3) as pbx,
         ExternalMessagesClient(pbx.url, token="demo-token") as client,

@@ -17,7 +17,7 @@ from typing import Protocol, TextIO
 import attrs
 import orjson
 
-from ._converter import unstructure_message
+from ._converter import message_cells, unstructure_message
 from ._models import DeliveryStatus, ExternalMessage
 
 __all__ = [
@@ -72,8 +72,7 @@ def csv_row(message: ExternalMessage) -> list[str]:
     Returns:
         17 strings; a field without a value is ``""``.
     """
-    data = unstructure_message(message)
-    return [str(data.get(name, "")) for name in CSV_FIELDS]
+    return message_cells(message)
 
 
 def _one_line(text: str | None, width: int) -> str:

@@ -1,0 +1,274 @@
+"""Functions generated per model class for the converter's hot paths.
+
+Each function is Python source written for one attrs class, field by field,
+and compiled once at import: no loop over fields, no per-field hook call, no
+keyword-argument dict. :mod:`._converter` registers them with its cattrs
+converter; this module only knows how to write them.
+
+What a field needs is given as a :class:`FieldKind`: a plain optional string,
+an :class:`~._models.OpenEnum`, or an aware datetime. The structure functions
+are *optimistic*: they inline the common case of the converter's rules and
+raise on anything else, so that the caller can fall back to the rules one by
+one (which have the last word on what is accepted).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+__all__ = [
+    "DATETIME",
+    "STRING",
+    "FieldKind",
+    "make_cells",
+    "make_record",
+    "make_structure",
+    "make_unstructure",
+]
+
+#: A field's kind: ``STRING``, ``DATETIME``, or the enum class of the field.
+FieldKind = Any
+
+STRING: FieldKind = str
+DATETIME: FieldKind = datetime
+
+
+def _refuse_non_string(value: Any) -> None:
+    raise TypeError(f"expected a string, got {type(value).__name__}")
+
+
+def _compile(name: str, lines: list[str], namespace: dict[str, Any]) -> Any:
+    source = "\n".join(lines) + "\n"
+    exec(compile(source, f"<generated {name}>", "exec"), namespace)
+    return namespace[name]
+
+
+def _builder(cls: type[Any]) -> type[Any]:
+    """A subclass of ``cls`` whose instances may be written, slot by slot.
+
+    A frozen attrs class refuses ``__setattr__``, and its ``__init__`` pays a
+    method call per field to get around that. This subclass adds no slots and
+    restores ``object``'s attribute setting, so CPython stores each field
+    straight into its slot; the finished instance then becomes a ``cls`` by
+    ``__class__`` assignment, which Python allows between classes of the same
+    layout. The result is an ordinary, frozen ``cls`` instance.
+    """
+    return type(
+        f"_{cls.__name__}Builder",
+        (cls,),
+        {
+            "__slots__": (),
+            "__module__": cls.__module__,
+            # Both must be object's own for CPython to use its generic (and
+            # specialisable) attribute store instead of a Python-level one.
+            "__setattr__": object.__setattr__,
+            "__delattr__": object.__delattr__,
+            # Made empty by a bare call, cheaper than ``object.__new__(cls)``.
+            "__init__": object.__init__,
+        },
+    )
+
+
+def _check_plain(cls: type[Any], kinds: Mapping[str, FieldKind]) -> None:
+    """Refuse a class whose ``__init__`` does more than store its arguments."""
+    if "__attrs_post_init__" in vars(cls) or "__attrs_pre_init__" in vars(cls):
+        raise TypeError(f"{cls.__name__} has an init hook; it cannot be generated")
+    for field in attrs.fields(cls):
+        if field.validator or field.converter or not field.init:
+            raise TypeError(f"{cls.__name__}.{field.name} is not a plain field")
+        if field.name not in kinds:
+            raise TypeError(f"no kind given for {cls.__name__}.{field.name}")
+
+
+def make_structure(
+    cls: type[Any],
+    kinds: Mapping[str, FieldKind],
+    *,
+    naive_datetime: Callable[[Any], Any],
+    missing_keys: bool,
+    fallback: Callable[[Any, Any], Any] | None = None,
+) -> Callable[[Any, Any], Any]:
+    """Generate an optimistic structure function ``(mapping, cls) -> instance``.
+
+    Per field: a string passes when its class is exactly ``str`` or it is
+    ``None``; an enum is one dict lookup over its listed values plus ``None``
+    and ``""`` (both ``None``); a datetime is ``None`` or
+    :meth:`datetime.fromisoformat`, with ``naive_datetime`` called for a value
+    without an offset. Anything else (an unlisted enum value, ``""`` for a
+    datetime, a wrong JSON type, and a missing key unless ``missing_keys``)
+    is handed to ``fallback``, or raises without one.
+
+    Args:
+        cls: A frozen, slotted attrs class whose fields are all plain.
+        kinds: Each field's kind.
+        naive_datetime: The rule for a timestamp without an offset.
+        missing_keys: Read keys with ``dict.get`` (a missing key is ``None``)
+            instead of subscripting; a little slower.
+        fallback: The hook for what this one does not take; it is called
+            from inside the generated function, so that a caller's loop
+            needs no ``try`` of its own.
+
+    Returns:
+        The function.
+
+    Raises:
+        TypeError: ``cls`` cannot be generated for.
+    """
+    _check_plain(cls, kinds)
+    name = f"structure_{cls.__name__}{'_sparse' if missing_keys else ''}"
+    namespace: dict[str, Any] = {
+        "_builder": _builder(cls),
+        "_cls": cls,
+        "_get": dict.get,
+        "_refuse": _refuse_non_string,
+        "_fromisoformat": datetime.fromisoformat,
+        "_naive": naive_datetime,
+        "_fallback": fallback,
+    }
+    body = ["s = _builder()"]
+    for field in attrs.fields(cls):
+        key = field.name
+        value = f"_get(o, {key!r})" if missing_keys else f"o[{key!r}]"
+        kind = kinds[key]
+        if kind is STRING:
+            expression = (
+                f"v if (v := {value}).__class__ is str or v is None else _refuse(v)"
+            )
+        elif kind is DATETIME:
+            expression = (
+                f"None if (v := {value}) is None else d "
+                "if (d := _fromisoformat(v)).tzinfo is not None else _naive(v)"
+            )
+        else:
+            table: dict[Any, Any] = {None: None, "": None}
+            table.update((member.value, member) for member in kind)
+            namespace[f"_known_{key}"] = table
+            expression = f"_known_{key}[{value}]"
+        body.append(f"s.{key} = {expression}")
+    body += ["s.__class__ = _cls", "return s"]
+    if fallback is None:
+        lines = [f"    {line}" for line in body]
+    else:
+        lines = [
+            "    try:",
+            *(f"        {line}" for line in body),
+            "    except Exception:",
+            "        return _fallback(o, _)",
+        ]
+    return _compile(name, [f"def {name}(o, _):", *lines], namespace)  # type: ignore[no-any-return]
+
+
+def _out(kind: FieldKind, value: str) -> str:
+    """The expression turning a present field value into its JSON value."""
+    if kind is STRING:
+        return value
+    if kind is DATETIME:
+        return f"_format_datetime({value})"
+    return f"{value}._value_"
+
+
+def _namespace(format_datetime: Callable[[datetime], str]) -> dict[str, Any]:
+    return {"_format_datetime": format_datetime}
+
+
+def make_unstructure(
+    cls: type[Any],
+    kinds: Mapping[str, FieldKind],
+    *,
+    format_datetime: Callable[[datetime], str],
+) -> Callable[[Any], dict[str, Any]]:
+    """Generate ``instance -> dict``: PortSIP's JSON shape, ``None`` left out.
+
+    Args:
+        cls: The attrs class.
+        kinds: Each field's kind.
+        format_datetime: How a datetime is written.
+
+    Returns:
+        The function.
+    """
+    _check_plain(cls, kinds)
+    name = f"unstructure_{cls.__name__}"
+    lines = [f"def {name}(m):", "    d = {}"]
+    for field in attrs.fields(cls):
+        key = field.name
+        lines += [
+            f"    if (v := m.{key}) is not None:",
+            f"        d[{key!r}] = {_out(kinds[key], 'v')}",
+        ]
+    lines.append("    return d")
+    return _compile(name, lines, _namespace(format_datetime))  # type: ignore[no-any-return]
+
+
+def _per_field(
+    cls: type[Any], kinds: Mapping[str, FieldKind], absent: str
+) -> list[str]:
+    return [
+        f"{absent} if (v := m.{field.name}) is None else {_out(kinds[field.name], 'v')}"
+        for field in attrs.fields(cls)
+    ]
+
+
+def make_record(
+    cls: type[Any],
+    kinds: Mapping[str, FieldKind],
+    *,
+    format_datetime: Callable[[datetime], str],
+) -> Callable[[Any], dict[str, Any]]:
+    """Generate ``instance -> dict`` with every field, in order, ``None`` kept.
+
+    Args:
+        cls: The attrs class.
+        kinds: Each field's kind.
+        format_datetime: How a datetime is written.
+
+    Returns:
+        The function.
+    """
+    _check_plain(cls, kinds)
+    name = f"record_{cls.__name__}"
+    items = [
+        f"{field.name!r}: {value}"
+        for field, value in zip(
+            attrs.fields(cls), _per_field(cls, kinds, "None"), strict=True
+        )
+    ]
+    lines = [
+        f"def {name}(m):",
+        "    return {",
+        *(f"        {i}," for i in items),
+        "    }",
+    ]
+    return _compile(name, lines, _namespace(format_datetime))  # type: ignore[no-any-return]
+
+
+def make_cells(
+    cls: type[Any],
+    kinds: Mapping[str, FieldKind],
+    *,
+    format_datetime: Callable[[datetime], str],
+) -> Callable[[Any], list[str]]:
+    """Generate ``instance -> list[str]``: every field as text, ``""`` if ``None``.
+
+    Args:
+        cls: The attrs class.
+        kinds: Each field's kind.
+        format_datetime: How a datetime is written.
+
+    Returns:
+        The function.
+    """
+    _check_plain(cls, kinds)
+    name = f"cells_{cls.__name__}"
+    values = _per_field(cls, kinds, "''")
+    lines = [
+        f"def {name}(m):",
+        "    return [",
+        *(f"        {v}," for v in values),
+        "    ]",
+    ]
+    return _compile(name, lines, _namespace(format_datetime))  # type: ignore[no-any-return]

@@ -1,6 +1,6 @@
 """``python -m external_messages_async``: the same as ``external-messages``."""
 
-from external_messages_async._cli import main
+from external_messages_async.cli._app import main
 
 if (
     __name__ == "__main__"

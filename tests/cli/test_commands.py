@@ -14,16 +14,18 @@ import orjson
 import pytest
 from click.testing import CliRunner, Result
 
-from external_messages_async import ExternalMessagesError, __version__, _cli
-from external_messages_async._cli import (
+import external_messages_async
+from external_messages_async import ExternalMessagesError, __version__
+from external_messages_async._converter import structure_message
+from external_messages_async.cli import _app, _options, _render, _run
+from external_messages_async.cli._app import cli
+from external_messages_async.cli._errors import (
     EXIT_API_ERROR,
     EXIT_INTERRUPTED,
     EXIT_USAGE,
-    cli,
+    describe_error,
 )
-from external_messages_async._commands import describe_error
-from external_messages_async._converter import structure_message, unstructure_message
-from external_messages_async._output import CSV_FIELDS
+from external_messages_async.cli._format import CSV_FIELDS, message_fields
 from external_messages_async.testing import FakePortSIPServer, ScriptedResponse
 
 from .conftest import PASSWORD, TOKEN
@@ -53,7 +55,7 @@ def _served(
         if filter
         else (lambda m: True)
     )
-    return [unstructure_message(structure_message(m)) for m in pbx.messages if keep(m)]
+    return [message_fields(structure_message(m)) for m in pbx.messages if keep(m)]
 
 
 # --- help, version, usage ------------------------------------------------------------
@@ -228,7 +230,7 @@ def test_missing_password_without_a_terminal_is_a_usage_error(
 def test_missing_password_on_a_terminal_is_asked_for_hidden(
     runner: CliRunner, pbx: FakePortSIPServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_cli, "_stdin_is_terminal", lambda: True)
+    monkeypatch.setattr(_options, "stdin_is_terminal", lambda: True)
 
     result = runner.invoke(
         cli,
@@ -256,7 +258,7 @@ def test_missing_password_on_a_terminal_is_asked_for_hidden(
 def test_ctrl_c_at_the_password_prompt_exits_130(
     runner: CliRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_cli, "_stdin_is_terminal", lambda: True)
+    monkeypatch.setattr(_options, "stdin_is_terminal", lambda: True)
 
     result = runner.invoke(
         cli, ["list", "--url", "http://x", "--username", "alice"], input=""
@@ -269,7 +271,7 @@ def test_ctrl_c_at_the_password_prompt_exits_130(
 # --- list -----------------------------------------------------------------------------
 
 
-def test_list_jsonl_is_exactly_the_unstructured_messages(
+def test_list_jsonl_is_every_message_with_all_17_fields(
     runner: CliRunner, pbx: FakePortSIPServer
 ) -> None:
     result = _list(runner, pbx, "--format", "jsonl", "--page-size", "37")
@@ -277,6 +279,7 @@ def test_list_jsonl_is_exactly_the_unstructured_messages(
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert [orjson.loads(line) for line in lines] == _served(pbx)
+    assert all(list(orjson.loads(line)) == list(CSV_FIELDS) for line in lines)
     assert result.stderr.strip() == "250 messages written to stdout"
 
 
@@ -294,7 +297,7 @@ def test_list_defaults_to_jsonl_when_stdout_is_not_a_terminal(
 def test_list_defaults_to_a_table_on_a_terminal(
     runner: CliRunner, pbx: FakePortSIPServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_cli, "_stdout_is_terminal", lambda: True)
+    monkeypatch.setattr(_app, "stdout_is_terminal", lambda: True)
 
     result = _list(runner, pbx, "--limit", "3")
 
@@ -369,16 +372,29 @@ def test_list_with_limit_stops_there(runner: CliRunner, pbx: FakePortSIPServer) 
     assert len(result.stdout.splitlines()) == 120
 
 
-def test_insecure_warns_on_stderr(runner: CliRunner, pbx: FakePortSIPServer) -> None:
+def test_insecure_with_plain_http_does_not_warn_about_tls(
+    runner: CliRunner, pbx: FakePortSIPServer
+) -> None:
     result = _list(runner, pbx, "--insecure", "--limit", "1", "--format", "jsonl")
 
     assert result.exit_code == 0, result.output
-    warnings = [
-        line for line in result.stderr.splitlines() if line.startswith("warning:")
-    ]
-    assert len(warnings) == 1
-    assert "verification is disabled" in warnings[0]
+    assert result.stderr == "1 message written to stdout\n"
     assert len(result.stdout.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [("https://pbx:8887", False), ("HTTP://pbx:8887", None), ("http://pbx", None)],
+)
+def test_insecure_turns_verification_off_only_for_https(
+    url: str, expected: bool | None
+) -> None:
+    conn = _options.connection_from(
+        url=url, token=TOKEN, username=None, password=None, domain=None,
+        insecure=True, ca_file=None, timeout=1.0, max_retries=0, user_scope=False,
+    )  # fmt: skip
+
+    assert _options._ssl_setting(conn) is expected
 
 
 def test_unreachable_host_is_one_line_exit_1(
@@ -446,10 +462,11 @@ def test_bad_filter_400_is_one_line_exit_1(
     assert "rejected the request" in _one_error_line(result)
 
 
-def test_a_failure_mid_way_keeps_what_was_written_and_says_how_much(
+def test_a_failure_mid_way_keeps_a_partial_file_and_says_how_to_resume(
     runner: CliRunner, pbx: FakePortSIPServer, tmp_path: Path
 ) -> None:
     out = tmp_path / "m.jsonl"
+    out.write_text("yesterday\n")
     pbx.script([ScriptedResponse(), ScriptedResponse(status=403)])
 
     result = _list(runner, pbx, "--output", str(out), "--page-size", "50")
@@ -457,8 +474,28 @@ def test_a_failure_mid_way_keeps_what_was_written_and_says_how_much(
     assert result.exit_code == EXIT_API_ERROR
     line = _one_error_line(result)
     assert "may not read" in line
-    assert line.endswith(f"(50 messages written to {out})")
-    assert [orjson.loads(x) for x in out.read_text().splitlines()] == _served(pbx)[:50]
+    assert line.endswith(
+        f"(50 messages kept in {out}.partial; --skip 50 resumes after them)"
+    )
+    assert out.read_text() == "yesterday\n"
+    partial = tmp_path / "m.jsonl.partial"
+    assert [orjson.loads(x) for x in partial.read_text().splitlines()] == _served(pbx)[
+        :50
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.jsonl", "m.jsonl.partial"]
+
+
+def test_resuming_with_skip_fetches_the_rest(
+    runner: CliRunner, pbx: FakePortSIPServer, tmp_path: Path
+) -> None:
+    rest = tmp_path / "rest.jsonl"
+
+    result = _list(runner, pbx, "--skip", "200", "-o", str(rest))
+
+    assert result.exit_code == 0, result.output
+    assert [orjson.loads(x) for x in rest.read_text().splitlines()] == _served(pbx)[
+        200:
+    ]
 
 
 def test_a_refused_login_leaves_an_existing_output_file_alone(
@@ -492,7 +529,7 @@ def test_ctrl_c_during_list_exits_130(
     async def interrupted(*args: object, **kwargs: object) -> int:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(_cli, "run_list", interrupted)
+    monkeypatch.setattr(_run, "run_list", interrupted)
 
     result = _list(runner, pbx)
 
@@ -506,7 +543,7 @@ def test_an_unexpected_bug_is_still_one_line(
     async def broken(*args: object, **kwargs: object) -> int:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(_cli, "run_list", broken)
+    monkeypatch.setattr(_run, "run_list", broken)
 
     result = _list(runner, pbx)
 
@@ -633,7 +670,7 @@ def test_serve_stops_on_ctrl_c_with_exit_0(
         seen.update(kwargs)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(_cli, "run_serve", interrupted)
+    monkeypatch.setattr(_run, "run_serve", interrupted)
 
     result = runner.invoke(
         cli,
@@ -654,7 +691,7 @@ def test_serve_stops_on_ctrl_c_with_exit_0(
     assert result.stderr.strip() == "server stopped"
     faults = seen["faults"]
     assert (faults.latency, faults.rate_503, faults.rate_429) == (0.01, 0.5, 0.0)  # type: ignore[attr-defined]
-    assert seen["token"] == _cli.DEMO_TOKEN
+    assert seen["token"] == _run.DEMO_TOKEN
 
 
 def test_serve_on_a_busy_port_is_one_line_exit_1(
@@ -672,7 +709,7 @@ def test_serve_never_prints_a_token_it_was_given(
     async def failing(**kwargs: object) -> None:
         raise ExternalMessagesError(f"something about {kwargs['token']}")
 
-    monkeypatch.setattr(_cli, "run_serve", failing)
+    monkeypatch.setattr(_run, "run_serve", failing)
 
     result = runner.invoke(cli, ["serve", "--token", TOKEN])
 
@@ -696,7 +733,7 @@ def test_describe_error_without_url_keeps_the_detail() -> None:
 
 def test_csv_sink_when_nothing_matched_still_has_the_header(tmp_path: Path) -> None:
     out = tmp_path / "empty.csv"
-    sink = _cli.Sink("csv", str(out))
+    sink = _render.Sink("csv", str(out))
 
     sink.close()
     sink.close()
@@ -723,7 +760,8 @@ def test_python_m_runs_the_same_command(
 
     with pytest.raises(SystemExit) as stopped:
         runpy.run_path(
-            str(Path(_cli.__file__).with_name("__main__.py")), run_name="__main__"
+            str(Path(external_messages_async.__file__).with_name("__main__.py")),
+            run_name="__main__",
         )
 
     assert stopped.value.code == 0
@@ -779,7 +817,7 @@ def test_a_bugs_last_resort_line_hides_the_token(
     async def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError(f"boom with {TOKEN}")
 
-    monkeypatch.setattr(_cli, "run_get", broken)
+    monkeypatch.setattr(_run, "run_get", broken)
 
     result = runner.invoke(
         cli, ["get", "--url", "http://127.0.0.1:9", "--token", TOKEN, "some-id"]
@@ -808,6 +846,14 @@ def test_secrets_in_reads_both_option_forms_and_the_environment(
     monkeypatch.setenv("PORTSIP_TOKEN", "env-token")
     monkeypatch.delenv("PORTSIP_PASSWORD", raising=False)
 
-    found = _cli._secrets_in(["list", "--token", "t1", "--password=p1", "--token"])
+    found = _options.secrets_in(["list", "--token", "t1", "--password=p1", "--token"])
 
     assert found == ["env-token", "t1", "p1"]
+
+
+def test_the_subpackage_hands_out_the_group_and_main_on_first_use() -> None:
+    import external_messages_async.cli as package
+
+    assert (package.cli, package.main) == (_app.cli, _app.main)
+    with pytest.raises(AttributeError, match="no_such_name"):
+        package.no_such_name  # noqa: B018 - the attribute access is the test

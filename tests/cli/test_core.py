@@ -18,17 +18,16 @@ import pytest
 from rich.console import Console
 
 from external_messages_async import ExternalMessagesClient
-from external_messages_async._commands import (
+from external_messages_async.cli._format import CSV_FIELDS
+from external_messages_async.cli._render import Sink, print_demo
+from external_messages_async.cli._run import (
     DEMO_TOKEN,
     ListOptions,
-    Sink,
-    print_demo,
     run_demo,
     run_get,
     run_list,
     run_serve,
 )
-from external_messages_async._output import CSV_FIELDS, written_summary
 from external_messages_async.testing import FakePortSIPServer, Faults, generate_messages
 
 from .conftest import TOKEN
@@ -60,10 +59,11 @@ async def _cancel_when_written(
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv"])
-async def test_cancelling_an_export_keeps_a_valid_file_and_says_how_much(
+async def test_cancelling_an_export_keeps_whole_records_in_a_partial_file(
     fmt: str, tmp_path: Path
 ) -> None:
     out = tmp_path / f"messages.{fmt}"
+    out.write_text("yesterday\n")
     sink = Sink(fmt, str(out))  # type: ignore[arg-type]
     err, said = _console()
     async with FakePortSIPServer(messages=2000, seed=3, token=TOKEN) as server:
@@ -77,18 +77,23 @@ async def test_cancelling_an_export_keeps_a_valid_file_and_says_how_much(
 
     assert sink.closed
     assert 100 <= sink.written < 2000
-    text = out.read_text(encoding="utf-8")
+    assert out.read_text() == "yesterday\n"
+    partial = tmp_path / f"messages.{fmt}.partial"
+    assert sink.partial == str(partial)
+    text = partial.read_text(encoding="utf-8")
     if fmt == "jsonl":
         assert text.endswith("\n")
         assert len([orjson.loads(line) for line in text.splitlines()]) == sink.written
     else:
-        rows = list(csv.reader(io.StringIO(text)))
+        rows = list(csv.reader(io.StringIO(text, newline="")))
         assert rows[0] == list(CSV_FIELDS)
         assert all(len(row) == 17 for row in rows)
         assert len(rows) - 1 == sink.written
-    assert (
-        said.getvalue() == f"interrupted: {written_summary(sink.written, str(out))}\n"
+    assert said.getvalue() == (
+        f"interrupted: {sink.written:,} messages kept in {partial}; "
+        f"--skip {sink.written} resumes after them\n"
     )
+    assert sorted(os.listdir(tmp_path)) == [out.name, partial.name]
 
 
 async def test_cancelling_before_the_first_page_creates_no_file(tmp_path: Path) -> None:
@@ -103,8 +108,28 @@ async def test_cancelling_before_the_first_page_creates_no_file(tmp_path: Path) 
 
             await _cancel_when_written(task, sink, at_least=0)
 
-    assert not out.exists()
-    assert said.getvalue() == f"interrupted: 0 messages written to {out}\n"
+    assert os.listdir(tmp_path) == []
+    assert said.getvalue() == f"interrupted: nothing written; {out} is as it was\n"
+
+
+async def test_a_completed_export_replaces_the_file_with_its_mode_kept(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "keep.jsonl"
+    out.write_text("yesterday\n")
+    out.chmod(0o640)
+    sink = Sink("jsonl", str(out))
+    err, _ = _console()
+    async with (
+        FakePortSIPServer(messages=30, seed=2, token=TOKEN) as server,
+        ExternalMessagesClient(server.url, token=TOKEN) as client,
+    ):
+        written = await run_list(client, ListOptions(page_size=7), sink, err=err)
+
+    assert written == 30
+    assert len(out.read_text().splitlines()) == 30
+    assert oct(out.stat().st_mode & 0o777) == oct(0o640)
+    assert os.listdir(tmp_path) == ["keep.jsonl"]
 
 
 async def test_progress_bar_counts_up_to_the_total_from_count() -> None:
@@ -264,7 +289,7 @@ def test_python_m_demo_prints_the_summary_within_30_seconds() -> None:
 def test_without_the_cli_extra_one_line_says_what_to_install() -> None:
     code = (
         "import sys; sys.modules['click'] = None; "
-        "from external_messages_async._cli import main; main()"
+        "from external_messages_async.cli._app import main; main()"
     )
 
     done = _python("-c", code)
@@ -289,8 +314,11 @@ def test_the_library_imports_without_click_or_rich() -> None:
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child is POSIX")
-def test_ctrl_c_on_a_real_export_exits_130_with_whole_lines(tmp_path: Path) -> None:
+def test_ctrl_c_on_a_real_export_exits_130_and_keeps_a_partial_file(
+    tmp_path: Path,
+) -> None:
     out = tmp_path / "export.jsonl"
+    out.write_text("yesterday\n")
     server = FakePortSIPServer(
         messages=3000, seed=8, token=TOKEN, faults=Faults(latency=0.02)
     )
@@ -315,12 +343,15 @@ def test_ctrl_c_on_a_real_export_exits_130_with_whole_lines(tmp_path: Path) -> N
                 child.communicate()
 
     assert child.returncode == 130, stderr
-    lines = out.read_text(encoding="utf-8").splitlines()
+    assert out.read_text() == "yesterday\n"
+    partial = tmp_path / "export.jsonl.partial"
+    lines = partial.read_text(encoding="utf-8").splitlines()
     ids = [orjson.loads(line)["id"] for line in lines]
     assert 10 <= len(ids) < 3000
     assert len(set(ids)) == len(ids)
     assert stderr.splitlines() == [
-        f"interrupted: {written_summary(len(lines), str(out))}"
+        f"interrupted: {len(lines):,} messages kept in {partial}; "
+        f"--skip {len(lines)} resumes after them"
     ]
     assert stdout == ""
     assert TOKEN not in stderr

@@ -26,9 +26,9 @@ from external_messages_async import (
     quote_literal,
 )
 from external_messages_async._auth import RawResponse
-from external_messages_async._cli import cli
 from external_messages_async._login import TokenSet, password_request
 from external_messages_async._urls import encode_segment
+from external_messages_async.cli._app import cli
 from external_messages_async.errors import (
     APIConnectionError,
     APIStatusError,

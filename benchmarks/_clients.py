@@ -1,11 +1,17 @@
-"""The four ways of walking the collection that the benchmark compares.
+"""The ways of walking the collection that the benchmark compares.
 
 Each ``walk_*`` coroutine walks every message from ``skip=0`` and returns how
-many it got; each ``get_*`` fetches ids. They share nothing but the URL.
+many it got; each ``get_*`` fetches ids; ``export_cli`` runs the CLI's
+``list`` in this process. They share nothing but the URL.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import csv
+import io
+from collections import deque
 from datetime import datetime
 from typing import Optional
 
@@ -37,6 +43,40 @@ async def walk_raw(url: str) -> int:
             skip += len(items)
             if not items or skip >= data["count"]:
                 return total
+
+
+async def walk_raw_window(url: str, in_flight: int = 8) -> int:
+    """(a8) Raw aiohttp + orjson with ``in_flight`` pages requested at once.
+
+    The first page alone gives ``count``; then a sliding window of requests,
+    taken in order, as the SDK's pager does. Dicts only.
+    """
+    async with aiohttp.ClientSession(headers=HEADERS) as session:
+
+        async def page(skip: int) -> list[object]:
+            async with session.get(
+                f"{url}/api/external_messages",
+                params={"skip": str(skip), "top": "100"},
+            ) as response:
+                response.raise_for_status()
+                data = orjson.loads(await response.read())
+            return data["items"], data["count"]  # type: ignore[return-value]
+
+        items, count = await page(0)
+        total = len(items)
+        window: deque[asyncio.Task[list[object]]] = deque()
+        frontier = len(items)
+        while total < count:
+            while len(window) < in_flight and frontier < count:
+                window.append(asyncio.ensure_future(page(frontier)))
+                frontier += 100
+            items, count = await window.popleft()  # type: ignore[misc]
+            if not items:
+                break
+            total += len(items)
+        for task in window:
+            task.cancel()
+    return total
 
 
 async def walk_sdk(url: str, concurrency: int | None = None) -> int:
@@ -114,3 +154,20 @@ async def first_ids(url: str, count: int) -> list[str]:
     """Read ``count`` ids from the start of the collection."""
     async with ExternalMessagesClient(url, token=TOKEN) as client:
         return [m.id async for m in client.list(limit=count) if m.id is not None]
+
+
+def export_cli(url: str, fmt: str, path: str) -> None:
+    """The CLI's ``list --format FMT -o PATH``, run in this process."""
+    from external_messages_async.cli._app import cli
+
+    args = ["list", "--url", url, "--token", TOKEN, "--format", fmt, "-o", path]
+    with contextlib.redirect_stderr(io.StringIO()), contextlib.suppress(SystemExit):
+        cli.main(args, prog_name="external-messages")
+
+
+def rows_written(fmt: str, path: str) -> int:
+    """How many messages an export wrote (CSV rows may span lines)."""
+    with open(path, newline="", encoding="utf-8") as written:
+        if fmt == "csv":
+            return sum(1 for _ in csv.reader(written)) - 1
+        return sum(1 for _ in written)

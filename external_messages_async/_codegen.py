@@ -207,10 +207,18 @@ def make_unstructure(
 def _per_field(
     cls: type[Any], kinds: Mapping[str, FieldKind], absent: str
 ) -> list[str]:
-    return [
-        f"{absent} if (v := m.{field.name}) is None else {_out(kinds[field.name], 'v')}"
-        for field in attrs.fields(cls)
-    ]
+    expressions = []
+    for field in attrs.fields(cls):
+        kind, value = kinds[field.name], f"m.{field.name}"
+        if kind is STRING and absent == "None":
+            expressions.append(value)  # None stays None, a string stays itself
+        elif kind is STRING:
+            expressions.append(f"{value} or {absent}")  # None and "" both give ""
+        else:
+            expressions.append(
+                f"{absent} if (v := {value}) is None else {_out(kind, 'v')}"
+            )
+    return expressions
 
 
 def make_record(

@@ -83,6 +83,9 @@ def parse_datetime(value: str) -> datetime:
     return parsed
 
 
+_UTC = timezone.utc
+
+
 def format_datetime(value: datetime) -> str:
     """Format a datetime the way PortSIP sends it: RFC 3339, ``Z`` for UTC.
 
@@ -95,6 +98,15 @@ def format_datetime(value: datetime) -> str:
     Returns:
         The timestamp text.
     """
+    if value.tzinfo is _UTC:
+        # The common case, every timestamp PortSIP sends with "Z": the same
+        # text as below, cut from the default isoformat() instead of chosen
+        # by keyword (measured: about twice as fast).
+        text = value.isoformat()
+        micro = value.microsecond
+        if micro and not micro % 1000:
+            return text[:-9] + "Z"  # ".123000+00:00" -> ".123Z"
+        return text[:-6] + "Z"
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
     offset = value.utcoffset()
@@ -260,8 +272,19 @@ _DETAILED = make_converter(detailed_validation=True)
 _structure_fast = CONVERTER.get_structure_hook(ExternalMessage)
 _structure_optimistic = _make_fast_structure(missing_keys=False)
 _unstructure = CONVERTER.get_unstructure_hook(ExternalMessage)
-_record = _codegen.make_record(ExternalMessage, _KINDS, format_datetime=format_datetime)
-_cells = _codegen.make_cells(ExternalMessage, _KINDS, format_datetime=format_datetime)
+
+#: Every field of a message, in the schema's order, ``None`` kept: a JSON-ready
+#: dict with all 17 keys, the values as :func:`unstructure_message` gives them.
+#: (The generated function itself, without a wrapper: the CLI calls it per row.)
+message_record: Callable[[ExternalMessage], dict[str, Any]] = _codegen.make_record(
+    ExternalMessage, _KINDS, format_datetime=format_datetime
+)
+
+#: Every field of a message as text, in the schema's order: 17 strings as
+#: :data:`message_record` gives them, ``""`` for ``None``.
+message_cells: Callable[[ExternalMessage], list[str]] = _codegen.make_cells(
+    ExternalMessage, _KINDS, format_datetime=format_datetime
+)
 
 
 def _preview(data: Any) -> str:
@@ -370,33 +393,6 @@ def unstructure_message(message: ExternalMessage) -> dict[str, Any]:
         A JSON-ready dict.
     """
     return _unstructure(message)  # type: ignore[no-any-return]
-
-
-def message_record(message: ExternalMessage) -> dict[str, Any]:
-    """Give every field of a message, in the schema's order, ``None`` kept.
-
-    The values are :func:`unstructure_message`'s: enums as their text,
-    ``created_at`` as :func:`format_datetime` writes it.
-
-    Args:
-        message: The message.
-
-    Returns:
-        A JSON-ready dict with all 17 keys.
-    """
-    return _record(message)
-
-
-def message_cells(message: ExternalMessage) -> list[str]:
-    """Give every field of a message as text, in the schema's order.
-
-    Args:
-        message: The message.
-
-    Returns:
-        17 strings, as :func:`message_record` gives them; ``""`` for ``None``.
-    """
-    return _cells(message)
 
 
 def decode_json(body: bytes) -> Any:

@@ -42,6 +42,7 @@ __all__ = [
     "csv_row",
     "csv_text",
     "jsonl_line",
+    "jsonl_text",
     "message_fields",
     "plan_table",
     "record_lines",
@@ -71,6 +72,7 @@ TABLE_COLUMNS: tuple[str, ...] = (
 TIMESTAMP_WIDTH = 19
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_NEWLINE = orjson.OPT_APPEND_NEWLINE
 _GAP = "  "
 #: The narrowest content column of a one-line row; below it, rows take two lines.
 _MIN_CONTENT = 20
@@ -104,7 +106,21 @@ def jsonl_line(message: ExternalMessage) -> str:
     Returns:
         The JSON text followed by a line feed.
     """
-    return orjson.dumps(message_fields(message)).decode() + "\n"
+    return orjson.dumps(message_record(message), option=_NEWLINE).decode()
+
+
+def jsonl_text(messages: Iterable[ExternalMessage]) -> str:
+    """Write messages as JSON lines: :func:`jsonl_line` of each, joined.
+
+    Args:
+        messages: The messages.
+
+    Returns:
+        The text of the lines.
+    """
+    # Bytes joined and decoded once per page, not once per line.
+    dumps, record = orjson.dumps, message_record
+    return b"".join([dumps(record(m), option=_NEWLINE) for m in messages]).decode()
 
 
 def csv_row(message: ExternalMessage) -> list[str]:
@@ -133,7 +149,7 @@ def csv_text(messages: Iterable[ExternalMessage], *, header: bool = False) -> st
     writer = csv.writer(buffer)
     if header:
         writer.writerow(CSV_FIELDS)
-    writer.writerows(csv_row(message) for message in messages)
+    writer.writerows(map(message_cells, messages))
     return buffer.getvalue()
 
 

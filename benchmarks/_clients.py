@@ -150,6 +150,26 @@ async def get_many_sdk(url: str, ids: list[str], concurrency: int) -> int:
     return len(messages)
 
 
+async def get_many_raw(url: str, ids: list[str], concurrency: int) -> int:
+    """Raw aiohttp + orjson: ``concurrency`` workers GET one id at a time."""
+    queue = iter(ids)
+    found = 0
+    async with aiohttp.ClientSession(headers=HEADERS) as session:
+
+        async def worker() -> None:
+            nonlocal found
+            for message_id in queue:
+                async with session.get(
+                    f"{url}/api/external_messages/{message_id}"
+                ) as response:
+                    response.raise_for_status()
+                    orjson.loads(await response.read())
+                found += 1
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return found
+
+
 async def first_ids(url: str, count: int) -> list[str]:
     """Read ``count`` ids from the start of the collection."""
     async with ExternalMessagesClient(url, token=TOKEN) as client:

@@ -26,22 +26,27 @@ TOKEN = "bench-token"
 HEADERS = {"Authorization": f"Bearer {TOKEN}", "Accept": "application/json"}
 
 
+async def raw_page(
+    session: aiohttp.ClientSession, url: str, skip: int
+) -> tuple[list[object], int]:
+    """One page of 100 as dicts, and the server's ``count``."""
+    async with session.get(
+        f"{url}/api/external_messages",
+        params={"skip": str(skip), "top": "100"},
+    ) as response:
+        response.raise_for_status()
+        data = orjson.loads(await response.read())
+    return data["items"], data["count"]
+
+
 async def walk_raw(url: str) -> int:
     """(a) The floor: raw aiohttp + orjson, sequential pages of 100, dicts only."""
     total = 0
-    skip = 0
     async with aiohttp.ClientSession(headers=HEADERS) as session:
         while True:
-            async with session.get(
-                f"{url}/api/external_messages",
-                params={"skip": str(skip), "top": "100"},
-            ) as response:
-                response.raise_for_status()
-                data = orjson.loads(await response.read())
-            items = data["items"]
+            items, count = await raw_page(session, url, total)
             total += len(items)
-            skip += len(items)
-            if not items or skip >= data["count"]:
+            if not items or total >= count:
                 return total
 
 
@@ -52,25 +57,14 @@ async def walk_raw_window(url: str, in_flight: int = 8) -> int:
     taken in order, as the SDK's pager does. Dicts only.
     """
     async with aiohttp.ClientSession(headers=HEADERS) as session:
-
-        async def page(skip: int) -> list[object]:
-            async with session.get(
-                f"{url}/api/external_messages",
-                params={"skip": str(skip), "top": "100"},
-            ) as response:
-                response.raise_for_status()
-                data = orjson.loads(await response.read())
-            return data["items"], data["count"]  # type: ignore[return-value]
-
-        items, count = await page(0)
-        total = len(items)
-        window: deque[asyncio.Task[list[object]]] = deque()
-        frontier = len(items)
+        items, count = await raw_page(session, url, 0)
+        total = frontier = len(items)
+        window: deque[asyncio.Future[tuple[list[object], int]]] = deque()
         while total < count:
             while len(window) < in_flight and frontier < count:
-                window.append(asyncio.ensure_future(page(frontier)))
+                window.append(asyncio.ensure_future(raw_page(session, url, frontier)))
                 frontier += 100
-            items, count = await window.popleft()  # type: ignore[misc]
+            items, count = await window.popleft()
             if not items:
                 break
             total += len(items)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 
@@ -24,10 +24,9 @@ __all__ = [
     "DATETIME",
     "STRING",
     "FieldKind",
-    "make_cells",
-    "make_record",
+    "OutputShape",
+    "make_output",
     "make_structure",
-    "make_unstructure",
 ]
 
 #: A field's kind: ``STRING``, ``DATETIME``, or the enum class of the field.
@@ -171,112 +170,71 @@ def _out(kind: FieldKind, value: str) -> str:
     return f"{value}._value_"
 
 
-def _namespace(format_datetime: Callable[[datetime], str]) -> dict[str, Any]:
-    return {"_format_datetime": format_datetime}
+#: What :func:`make_output` can generate, by the shape of its result.
+OutputShape = Literal["dict", "record", "cells"]
 
 
-def make_unstructure(
-    cls: type[Any],
-    kinds: Mapping[str, FieldKind],
-    *,
-    format_datetime: Callable[[datetime], str],
-) -> Callable[[Any], dict[str, Any]]:
-    """Generate ``instance -> dict``: PortSIP's JSON shape, ``None`` left out.
-
-    Args:
-        cls: The attrs class.
-        kinds: Each field's kind.
-        format_datetime: How a datetime is written.
-
-    Returns:
-        The function.
-    """
-    _check_plain(cls, kinds)
-    name = f"unstructure_{cls.__name__}"
-    lines = [f"def {name}(m):", "    d = {}"]
-    for field in attrs.fields(cls):
-        key = field.name
-        lines += [
-            f"    if (v := m.{key}) is not None:",
-            f"        d[{key!r}] = {_out(kinds[key], 'v')}",
-        ]
-    lines.append("    return d")
-    return _compile(name, lines, _namespace(format_datetime))  # type: ignore[no-any-return]
-
-
-def _per_field(
-    cls: type[Any], kinds: Mapping[str, FieldKind], absent: str
+def _output_lines(
+    name: str, fields: list[tuple[str, FieldKind]], shape: OutputShape
 ) -> list[str]:
-    expressions = []
-    for field in attrs.fields(cls):
-        kind, value = kinds[field.name], f"m.{field.name}"
-        if kind is STRING and absent == "None":
-            expressions.append(value)  # None stays None, a string stays itself
-        elif kind is STRING:
-            expressions.append(f"{value} or {absent}")  # None and "" both give ""
+    if shape == "dict":
+        lines = [f"def {name}(m):", "    d = {}"]
+        for key, kind in fields:
+            lines += [
+                f"    if (v := m.{key}) is not None:",
+                f"        d[{key!r}] = {_out(kind, 'v')}",
+            ]
+        return [*lines, "    return d"]
+    absent = "None" if shape == "record" else "''"
+    values = []
+    for key, kind in fields:
+        if kind is STRING:
+            # None stays None in a record; None and "" both give "" as a cell.
+            values.append(f"m.{key}" if shape == "record" else f"m.{key} or ''")
         else:
-            expressions.append(
-                f"{absent} if (v := {value}) is None else {_out(kind, 'v')}"
-            )
-    return expressions
-
-
-def make_record(
-    cls: type[Any],
-    kinds: Mapping[str, FieldKind],
-    *,
-    format_datetime: Callable[[datetime], str],
-) -> Callable[[Any], dict[str, Any]]:
-    """Generate ``instance -> dict`` with every field, in order, ``None`` kept.
-
-    Args:
-        cls: The attrs class.
-        kinds: Each field's kind.
-        format_datetime: How a datetime is written.
-
-    Returns:
-        The function.
-    """
-    _check_plain(cls, kinds)
-    name = f"record_{cls.__name__}"
-    items = [
-        f"{field.name!r}: {value}"
-        for field, value in zip(
-            attrs.fields(cls), _per_field(cls, kinds, "None"), strict=True
-        )
-    ]
-    lines = [
-        f"def {name}(m):",
-        "    return {",
-        *(f"        {i}," for i in items),
-        "    }",
-    ]
-    return _compile(name, lines, _namespace(format_datetime))  # type: ignore[no-any-return]
-
-
-def make_cells(
-    cls: type[Any],
-    kinds: Mapping[str, FieldKind],
-    *,
-    format_datetime: Callable[[datetime], str],
-) -> Callable[[Any], list[str]]:
-    """Generate ``instance -> list[str]``: every field as text, ``""`` if ``None``.
-
-    Args:
-        cls: The attrs class.
-        kinds: Each field's kind.
-        format_datetime: How a datetime is written.
-
-    Returns:
-        The function.
-    """
-    _check_plain(cls, kinds)
-    name = f"cells_{cls.__name__}"
-    values = _per_field(cls, kinds, "''")
-    lines = [
+            values.append(f"{absent} if (v := m.{key}) is None else {_out(kind, 'v')}")
+    if shape == "record":
+        items = [
+            f"        {key!r}: {value},"
+            for (key, _), value in zip(fields, values, strict=True)
+        ]
+        return [f"def {name}(m):", "    return {", *items, "    }"]
+    return [
         f"def {name}(m):",
         "    return [",
         *(f"        {v}," for v in values),
         "    ]",
     ]
-    return _compile(name, lines, _namespace(format_datetime))  # type: ignore[no-any-return]
+
+
+def make_output(
+    cls: type[Any],
+    kinds: Mapping[str, FieldKind],
+    *,
+    shape: OutputShape,
+    format_datetime: Callable[[datetime], str],
+) -> Callable[[Any], Any]:
+    """Generate a function writing an instance out, field by field.
+
+    Enums are written as their ``.value``, datetimes by ``format_datetime``,
+    strings as they are. The shapes:
+
+    - ``"dict"``: PortSIP's JSON shape, fields that are ``None`` left out
+      (what cattrs' unstructuring with ``omit_if_default`` gives).
+    - ``"record"``: a dict of every field, in order, ``None`` kept.
+    - ``"cells"``: a list of every field as text, ``""`` for ``None``.
+
+    Args:
+        cls: The attrs class.
+        kinds: Each field's kind.
+        shape: What to return.
+        format_datetime: How a datetime is written.
+
+    Returns:
+        The function.
+    """
+    _check_plain(cls, kinds)
+    name = f"{shape}_{cls.__name__}"
+    fields = [(field.name, kinds[field.name]) for field in attrs.fields(cls)]
+    namespace = {"_format_datetime": format_datetime}
+    return _compile(name, _output_lines(name, fields, shape), namespace)  # type: ignore[no-any-return]

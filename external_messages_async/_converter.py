@@ -198,6 +198,12 @@ def _make_fast_structure(
     )
 
 
+def _make_output(shape: _codegen.OutputShape) -> Callable[[Any], Any]:
+    return _codegen.make_output(
+        ExternalMessage, _KINDS, shape=shape, format_datetime=format_datetime
+    )
+
+
 def make_converter(*, detailed_validation: bool = False) -> cattrs.Converter:
     """Build the converter this package uses; the global one is never touched.
 
@@ -259,9 +265,7 @@ def make_converter(*, detailed_validation: bool = False) -> cattrs.Converter:
             missing_keys=True, fallback=_objects_only(structure)
         )
         structure = _make_fast_structure(missing_keys=False, fallback=sparse)
-        unstructure = _codegen.make_unstructure(
-            ExternalMessage, _KINDS, format_datetime=format_datetime
-        )
+        unstructure = _make_output("dict")
     converter.register_structure_hook(ExternalMessage, structure)
     converter.register_unstructure_hook(ExternalMessage, unstructure)
     return converter
@@ -276,15 +280,11 @@ _unstructure = CONVERTER.get_unstructure_hook(ExternalMessage)
 #: Every field of a message, in the schema's order, ``None`` kept: a JSON-ready
 #: dict with all 17 keys, the values as :func:`unstructure_message` gives them.
 #: (The generated function itself, without a wrapper: the CLI calls it per row.)
-message_record: Callable[[ExternalMessage], dict[str, Any]] = _codegen.make_record(
-    ExternalMessage, _KINDS, format_datetime=format_datetime
-)
+message_record: Callable[[ExternalMessage], dict[str, Any]] = _make_output("record")
 
 #: Every field of a message as text, in the schema's order: 17 strings as
 #: :data:`message_record` gives them, ``""`` for ``None``.
-message_cells: Callable[[ExternalMessage], list[str]] = _codegen.make_cells(
-    ExternalMessage, _KINDS, format_datetime=format_datetime
-)
+message_cells: Callable[[ExternalMessage], list[str]] = _make_output("cells")
 
 
 def _preview(data: Any) -> str:

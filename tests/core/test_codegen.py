@@ -38,12 +38,16 @@ class Plain:
 @pytest.mark.parametrize("cls", [Validated, PostInit])
 def test_a_class_with_init_logic_is_refused(cls: type) -> None:
     with pytest.raises(TypeError, match=cls.__name__):
-        _codegen.make_record(cls, {"name": _codegen.STRING}, format_datetime=_format)
+        _codegen.make_output(
+            cls, {"name": _codegen.STRING}, shape="record", format_datetime=_format
+        )
 
 
 def test_a_field_without_a_kind_is_refused() -> None:
     with pytest.raises(TypeError, match=r"no kind given for Plain\.when"):
-        _codegen.make_cells(Plain, {"name": _codegen.STRING}, format_datetime=_format)
+        _codegen.make_output(
+            Plain, {"name": _codegen.STRING}, shape="cells", format_datetime=_format
+        )
 
 
 def test_without_a_fallback_the_generated_hook_raises() -> None:

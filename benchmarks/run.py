@@ -5,6 +5,7 @@ Usage::
     python benchmarks/run.py            # full run: 100 000 messages, 5 rounds
     python benchmarks/run.py --quick    # 20 000 messages, 3 rounds, for iteration
     python benchmarks/run.py --note "shared machine"   # a line beside the figures
+    python benchmarks/run.py --profile default  # where one walk's time goes
 
 The servers run in separate processes (``benchmarks/_serve.py``), one at 0 ms
 and one at 5 ms of latency per request, serving pre-serialised pages. Within a
@@ -240,6 +241,23 @@ def machine() -> list[str]:
     ]
 
 
+def profile(what: str, messages: int, kind: str) -> None:
+    """Print where the client's time goes in one walk or export at 0 ms."""
+    from pyinstrument import Profiler
+
+    with server(messages, 0, kind) as url, tempfile.TemporaryDirectory() as scratch:
+        run: Callable[[], object] = {
+            "sequential": lambda: timed(lambda: walk_sdk(url, 1)),
+            "default": lambda: timed(lambda: walk_sdk(url)),
+        }.get(what, lambda: timed_export(url, what, f"{scratch}/export.{what}"))
+        run()  # warm-up: imports, the server's caches
+        profiler = Profiler(interval=0.0005)
+        profiler.start()
+        run()
+        profiler.stop()
+    print(profiler.output_text(color=False, unicode=True))
+
+
 def rates(samples: list[Sample]) -> list[float]:
     return [sample.rate for sample in samples]
 
@@ -259,7 +277,15 @@ def main() -> None:
         "--note", default="", help="a line about the machine, printed with the figures"
     )
     parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
+    parser.add_argument(
+        "--profile",
+        choices=["sequential", "default", "jsonl", "csv"],
+        help="only profile one SDK walk or CLI export at 0 ms (pyinstrument)",
+    )
     args = parser.parse_args()
+    if args.profile:
+        profile(args.profile, 20_000 if args.quick else 100_000, args.server)
+        return
     messages = 20_000 if args.quick else 100_000
     rss_messages = 200_000 if args.quick else 1_000_000
     rounds = args.rounds or (3 if args.quick else 5)

@@ -306,3 +306,9 @@ def test_a_single_message_that_is_not_an_object_is_a_decode_error() -> None:
         structure_message(["a", "list"])
 
     assert info.value.path == "$"
+
+
+@pytest.mark.parametrize("value", ["text", ["list"], 5])
+def test_the_converter_refuses_a_message_that_is_not_an_object(value: Any) -> None:
+    with pytest.raises(TypeError, match="expected a JSON object"):
+        make_converter().structure(value, ExternalMessage)

@@ -78,6 +78,13 @@ def bench(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def startup(session: nox.Session) -> None:
+    """Start-up costs of the command and the pytest plugin; not in the default run."""
+    _install(session, "test")
+    session.run("python", "benchmarks/startup.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def fuzz(session: nox.Session) -> None:
     """A longer fuzz run of the response decoding path."""
     _install(session, "test")

@@ -53,6 +53,7 @@ from _clients import (  # noqa: E402
     walk_raw_window,
     walk_sdk,
 )
+from startup import startup_section, write_section  # noqa: E402
 
 from external_messages_async import ExternalMessage  # noqa: E402
 from external_messages_async._converter import parse_datetime, structure_page  # noqa: E402
@@ -519,9 +520,13 @@ def main() -> None:
         f"{'yes' if added_mib * 1.048576 < 30 else 'NO'} | |"
     )
     text = "\n".join(lines) + "\n"
+    kept_startup = startup_section(Path(args.output))
     print(text)
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(text)
+    # The start-up section is benchmarks/startup.py's: keep what it last wrote.
+    if kept_startup:
+        write_section(kept_startup, Path(args.output))
     print(f"written to {args.output}")
 
 

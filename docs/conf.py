@@ -28,6 +28,8 @@ extensions = [
     "sphinx.ext.napoleon",
     "sphinx.ext.intersphinx",
     "sphinx.ext.viewcode",
+    # reference/cli.md: every command and flag, read from the click commands.
+    "sphinx_click",
 ]
 
 source_suffix = {".md": "markdown", ".rst": "restructuredtext"}

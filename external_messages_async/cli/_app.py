@@ -17,10 +17,8 @@ asyncio are imported only when a command runs.
 
 from __future__ import annotations
 
-import shutil
 import sys
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 try:
@@ -48,6 +46,8 @@ from ._options import (
 from ._run import DEMO_TOKEN
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from ._render import Format
 
 __all__ = ["cli", "main"]
@@ -224,6 +224,8 @@ def list_(
     stderr is a terminal. Ctrl-C or a failure keeps what was written (in
     FILE.partial for --output) and says which --skip resumes.
     """
+    import shutil
+
     from .._filters import build_filter
     from ._format import stop_summary, written_summary
     from ._render import Sink
@@ -271,7 +273,7 @@ def list_(
     try:
         written = run_sync(work(), err=err, conn=conn, since=lambda: sink.written_at)
     except CliError as exc:
-        if exc.exit_code == EXIT_API_ERROR and exc.message is not None:
+        if exc.exit_code == EXIT_API_ERROR and exc.message and sink.written:
             summary = stop_summary(
                 sink.written, sink.target, partial=sink.partial, skip=skip
             )
@@ -299,6 +301,8 @@ def get(
     **connection: Any,
 ) -> None:
     """Print messages by id, in full."""
+    import shutil
+
     from ._render import Sink
     from ._run import run_get
 

@@ -135,9 +135,10 @@ def describe_error(
     if isinstance(exc, BadRequestError):
         return f"the PBX rejected the request ({detail})"
     if isinstance(exc, NotFoundError):
-        path = getattr(exc, "path", "") or "the messages"
+        path = getattr(exc, "path", "")
+        what = f"has no {path} (404)" if path else "answered 404 Not Found"
         return (
-            f"{_host(url)} has no {path} (404): it may not be a PortSIP PBX, "
+            f"{_host(url)} {what}: it may not be a PortSIP PBX, "
             "or --url may name the wrong port or path"
         )
     if isinstance(exc, APITimeoutError):
@@ -145,6 +146,9 @@ def describe_error(
         after = f"after {tried}" if tried else "in time"
         return f"no answer from {_host(url)} {after}{each}"
     if isinstance(exc, APIConnectionError):
-        where = f"cannot reach {url}: " if url else ""
-        return f"{where}{detail}" + (f" ({tried})" if tried else "")
+        if not url:
+            return detail
+        return (
+            f"cannot reach {url}" + (f" after {tried}" if tried else "") + f": {detail}"
+        )
     return detail

@@ -12,14 +12,11 @@ when a command runs, so that ``--help`` and ``--version`` stay fast.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import logging
 import os
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
@@ -28,7 +25,9 @@ import click
 from ._errors import EXIT_INTERRUPTED, CliError, describe_error, flag_wording, redact
 
 if TYPE_CHECKING:
+    import logging
     import ssl as ssl_module
+    from datetime import datetime
 
     from rich.console import Console
 
@@ -100,23 +99,19 @@ class InstantType(click.ParamType):  # type: ignore[type-arg]  # generic only in
             self.fail(str(exc), param, ctx)
 
 
-class _ConsoleLogHandler(logging.Handler):
-    """Shows the library's warnings as ``warning: ...`` lines on the stderr console."""
-
-    def __init__(self, console: Console) -> None:
-        super().__init__(logging.WARNING)
-        self._console = console
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self._console.print(
-            f"warning: {record.getMessage()}", markup=False, highlight=False
-        )
-
-
 @contextlib.contextmanager
 def _library_warnings(console: Console) -> Iterator[None]:
+    """Show the library's warnings as ``warning: ...`` lines on the stderr console."""
+    import logging
+
+    class ConsoleLogHandler(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            console.print(
+                f"warning: {record.getMessage()}", markup=False, highlight=False
+            )
+
     logger = logging.getLogger(_LOGGER_NAME)
-    handler = _ConsoleLogHandler(console)
+    handler = ConsoleLogHandler(logging.WARNING)
     logger.addHandler(handler)
     propagate, logger.propagate = logger.propagate, False
     try:
@@ -399,6 +394,8 @@ def run_sync(
     Raises:
         CliError: Ctrl-C (exit code 130) or an API error (exit code 1).
     """
+    import asyncio
+
     from ..errors import ExternalMessagesError
 
     async def guarded() -> T:

@@ -281,8 +281,10 @@ class Sink:
             except BrokenPipeError:
                 # Nobody reads any more; let the interpreter's last flush go nowhere.
                 with contextlib.suppress(OSError, ValueError):
+                    fileno = self._stdout.fileno()
                     devnull = os.open(os.devnull, os.O_WRONLY)
-                    os.dup2(devnull, self._stdout.fileno())
+                    os.dup2(devnull, fileno)
+                    os.close(devnull)
                 raise OutputClosed() from None
             except OSError as exc:
                 raise self._write_error(exc) from None

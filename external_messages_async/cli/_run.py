@@ -8,7 +8,6 @@ their own loop. They write through a :class:`._render.Sink` and render with
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Sequence
@@ -17,13 +16,12 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from ._errors import CliError
-from ._format import Tally, stop_summary, throughput
-from ._render import progress_bar
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from .._client import ExternalMessagesClient
+    from ._format import Tally
     from ._render import Sink
 
 __all__ = [
@@ -94,6 +92,11 @@ async def run_list(
         ExternalMessagesError: A request failed (after what was written is kept).
         CliError: The output file cannot be written.
     """
+    import asyncio
+
+    from ._format import stop_summary, throughput
+    from ._render import progress_bar
+
     pager = client.list(
         page_size=options.page_size,
         limit=options.limit,
@@ -211,6 +214,8 @@ class DemoResult:
     @property
     def rate(self) -> float:
         """Messages per second."""
+        from ._format import throughput
+
         return throughput(self.tally.total, self.seconds)
 
 
@@ -226,6 +231,7 @@ async def run_demo(*, messages: int = 3000, seed: int = 1) -> DemoResult:
     """
     from .._client import ExternalMessagesClient
     from ..testing import FakePortSIPServer
+    from ._format import Tally
 
     tally = Tally()
     async with (

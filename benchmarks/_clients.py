@@ -14,11 +14,13 @@ import io
 from collections import deque
 from datetime import datetime
 from typing import Optional
+from urllib.parse import quote
 
 import aiohttp
 import httpx
 import orjson
 from pydantic import BaseModel, field_validator
+from yarl import URL
 
 from external_messages_async import ExternalMessagesClient
 
@@ -153,9 +155,8 @@ async def get_many_raw(url: str, ids: list[str], concurrency: int) -> int:
         async def worker() -> None:
             nonlocal found
             for message_id in queue:
-                async with session.get(
-                    f"{url}/api/external_messages/{message_id}"
-                ) as response:
+                item = f"{url}/api/external_messages/{quote(message_id, safe='')}"
+                async with session.get(URL(item, encoded=True)) as response:
                     response.raise_for_status()
                     orjson.loads(await response.read())
                 found += 1

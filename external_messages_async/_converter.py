@@ -84,6 +84,7 @@ def parse_datetime(value: str) -> datetime:
 
 
 _UTC = timezone.utc
+_UTC_Z = orjson.OPT_UTC_Z
 
 
 def format_datetime(value: datetime) -> str:
@@ -99,14 +100,19 @@ def format_datetime(value: datetime) -> str:
         The timestamp text.
     """
     if value.tzinfo is _UTC:
-        # The common case, every timestamp PortSIP sends with "Z": the same
-        # text as below, cut from the default isoformat() instead of chosen
-        # by keyword (measured: about twice as fast).
-        text = value.isoformat()
+        # The common case, every timestamp PortSIP sends with "Z". orjson
+        # writes the same text (with all six fraction digits) several times
+        # faster than isoformat(); the quotes and unneeded digits are cut.
+        text = orjson.dumps(value, option=_UTC_Z).decode()
         micro = value.microsecond
         if micro and not micro % 1000:
-            return text[:-9] + "Z"  # ".123000+00:00" -> ".123Z"
-        return text[:-6] + "Z"
+            return text[1:-5] + "Z"  # '"....123000Z"' -> '....123Z'
+        return text[1:-1]
+    return _format_datetime_isoformat(value)
+
+
+def _format_datetime_isoformat(value: datetime) -> str:
+    """:func:`format_datetime` by :meth:`datetime.isoformat`, for any time zone."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
     offset = value.utcoffset()

@@ -513,7 +513,7 @@ def main() -> None:
     for label, value, bound, cpu_note in targets:
         met = value <= -bound if bound < 0 else value >= bound
         lines.append(
-            f"| {label} | {value:.2f} | {'yes' if met else 'NO'} | {cpu_note} |"
+            f"| {label} | {value:.3f} | {'yes' if met else 'NO'} | {cpu_note} |"
         )
     lines.append(
         f"| walk of {walked:,} messages adds < 30 MB RSS | {added_mib * 1.048576:.1f} MB | "

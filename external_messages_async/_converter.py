@@ -28,6 +28,7 @@ __all__ = [
     "format_datetime",
     "make_converter",
     "message_cells",
+    "message_json_line",
     "message_record",
     "parse_datetime",
     "structure_message",
@@ -291,6 +292,10 @@ message_record: Callable[[ExternalMessage], dict[str, Any]] = _make_output("reco
 #: Every field of a message as text, in the schema's order: 17 strings as
 #: :data:`message_record` gives them, ``""`` for ``None``.
 message_cells: Callable[[ExternalMessage], list[str]] = _make_output("cells")
+
+#: :data:`message_record` as one line of JSON (``bytes``, ending in a line
+#: feed): ``orjson.dumps(message_record(m)) + b"\n"``, in one generated call.
+message_json_line: Callable[[ExternalMessage], bytes] = _make_output("json_line")
 
 
 def _preview(data: Any) -> str:

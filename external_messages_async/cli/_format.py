@@ -27,10 +27,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 import attrs
-import orjson
 from rich.cells import cell_len, set_cell_size
 
-from .._converter import message_cells, message_record
+from .._converter import message_cells, message_json_line, message_record
 from .._models import DeliveryStatus, Direction, ExternalMessage, MessageType
 
 __all__ = [
@@ -72,7 +71,6 @@ TABLE_COLUMNS: tuple[str, ...] = (
 TIMESTAMP_WIDTH = 19
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_NEWLINE = orjson.OPT_APPEND_NEWLINE
 _GAP = "  "
 #: The narrowest content column of a one-line row; below it, rows take two lines.
 _MIN_CONTENT = 20
@@ -106,7 +104,7 @@ def jsonl_line(message: ExternalMessage) -> str:
     Returns:
         The JSON text followed by a line feed.
     """
-    return orjson.dumps(message_record(message), option=_NEWLINE).decode()
+    return message_json_line(message).decode()
 
 
 def jsonl_text(messages: Iterable[ExternalMessage]) -> str:
@@ -119,8 +117,7 @@ def jsonl_text(messages: Iterable[ExternalMessage]) -> str:
         The text of the lines.
     """
     # Bytes joined and decoded once per page, not once per line.
-    dumps, record = orjson.dumps, message_record
-    return b"".join([dumps(record(m), option=_NEWLINE) for m in messages]).decode()
+    return b"".join(map(message_json_line, messages)).decode()
 
 
 def csv_row(message: ExternalMessage) -> list[str]:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import attrs
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -16,6 +18,7 @@ from external_messages_async._converter import (
     _structure_optimistic,
     make_converter,
     message_cells,
+    message_json_line,
     message_record,
     structure_page,
     unstructure_message,
@@ -153,6 +156,7 @@ def test_generated_unstructuring_gives_what_cattrs_gives(item):
         name: reference.get(name) for name in STRING_ORDER
     }
     assert message_cells(message) == [str(reference.get(n, "")) for n in STRING_ORDER]
+    assert message_json_line(message) == orjson.dumps(message_record(message)) + b"\n"
 
 
 def test_a_generated_message_is_a_plain_frozen_message():
@@ -211,3 +215,27 @@ def test_a_non_object_item_is_explained_with_its_path(bad):
         structure_page({"count": 2, "items": [{"id": "a"}, bad]}, skip=0)
 
     assert caught.value.path == "$.items[1]"
+
+
+offsets = st.builds(
+    timezone,
+    st.timedeltas(
+        min_value=-timedelta(hours=23, minutes=59),
+        max_value=timedelta(hours=23, minutes=59),
+    ),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.datetimes(
+        timezones=st.one_of(st.none(), st.just(timezone.utc), offsets),
+        min_value=datetime(1, 1, 2),
+        max_value=datetime(9999, 12, 30),
+    )
+)
+def test_a_json_line_writes_created_at_as_format_datetime_does(created_at):
+    """orjson is left to write UTC datetimes only where its text is the same."""
+    message = ExternalMessage(id="a", created_at=created_at)
+
+    assert message_json_line(message) == orjson.dumps(message_record(message)) + b"\n"

@@ -68,6 +68,7 @@ nitpick_ignore = [
     ("py:class", "external_messages_async._client._Messages"),
     ("py:class", "external_messages_async._client._Results"),
     ("py:obj", "external_messages_async._models.T"),
+    ("py:class", "external_messages_async._response._T"),
     # What MessagePager.pages() returns: an async iterator of pages with
     # aclose(), described there; the class itself is not public.
     ("py:class", "external_messages_async._pagination.PageWalk"),

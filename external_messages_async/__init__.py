@@ -12,12 +12,13 @@ a stand-in PBX for tests lives in :mod:`external_messages_async.testing`.
 """
 
 from ._auth import Auth, AuthTransport, RawResponse, TokenAuth, TokenProviderAuth
-from ._client import ExternalMessagesClient
+from ._client import ExternalMessagesClient, WithRawResponse
 from ._converter import make_converter
 from ._filters import build_filter, quote_literal
 from ._login import LoginFlow, PasswordAuth
 from ._models import DeliveryStatus, Direction, ExternalMessage, MessageType, Page
 from ._pagination import MessagePager, WalkStats
+from ._response import APIResponse
 from ._retry import RetryPolicy
 from ._version import __version__
 from .errors import (
@@ -39,6 +40,7 @@ from .errors import (
 
 __all__ = [
     "APIConnectionError",
+    "APIResponse",
     "APIStatusError",
     "APITimeoutError",
     "Auth",
@@ -68,6 +70,7 @@ __all__ = [
     "TokenAuth",
     "TokenProviderAuth",
     "WalkStats",
+    "WithRawResponse",
     "__version__",
     "build_filter",
     "make_converter",

@@ -8,12 +8,20 @@ itself uses the :class:`AuthTransport` it is handed: one plain attempt, no
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 import attrs
 
-__all__ = ["Auth", "AuthTransport", "RawResponse", "TokenAuth", "TokenProviderAuth"]
+__all__ = [
+    "Auth",
+    "AuthTransport",
+    "RawResponse",
+    "TokenAuth",
+    "TokenProviderAuth",
+    "check_header_value",
+]
 
 
 @attrs.frozen
@@ -24,11 +32,48 @@ class RawResponse:
         status: The HTTP status.
         headers: The response headers (case-insensitive).
         body: The raw body.
+        truncated: Whether ``body`` is only the start of an error answer
+            longer than ``max_response_bytes``.
+        path: The URL path the request went to, such as
+            ``/api/login/oauth/token`` (``""`` when unknown).
+        attempts: How many attempts the call made, this one included.
+        elapsed: Seconds from the call's start to this answer, retries and
+            their waits included.
     """
 
     status: int
     headers: Mapping[str, str]
     body: bytes = attrs.field(repr=False)
+    truncated: bool = False
+    path: str = ""
+    attempts: int = 1
+    elapsed: float = 0.0
+
+
+#: Characters no HTTP header value may hold (CR and LF would start a new
+#: header; aiohttp refuses them with a bare ValueError).
+_HEADER_BREAKERS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def check_header_value(authorization: str) -> None:
+    """Refuse an ``Authorization`` value that is not a valid header value.
+
+    The value is never shown: it holds a token. Tokens from a login answer
+    are checked where they arrive (an
+    :class:`~external_messages_async.errors.AuthenticationError`); this is the
+    last guard, for values from a custom :class:`Auth`.
+
+    Args:
+        authorization: The header value about to be sent.
+
+    Raises:
+        ValueError: It holds CR, LF or another control character.
+    """
+    if _HEADER_BREAKERS.search(authorization):
+        raise ValueError(
+            "the Authorization value is not a valid HTTP header value (it holds "
+            "a control character such as CR or LF); nothing was sent with it"
+        )
 
 
 class AuthTransport(Protocol):
@@ -116,6 +161,11 @@ class TokenAuth(Auth):
             raise TypeError(f"token must be a str, got {type(value).__name__}")
         if not value.strip():
             raise ValueError("token must not be empty")
+        if _HEADER_BREAKERS.search(value):
+            raise ValueError(
+                "token must be a valid HTTP header value (no CR, LF or other "
+                "control characters)"
+            )
 
     async def authorization(self, transport: AuthTransport) -> str | None:
         """Return ``Bearer <token>``.
@@ -136,6 +186,11 @@ def _check_token(value: object) -> str:
         )
     if not value.strip():
         raise ValueError("the token provider returned an empty token")
+    if _HEADER_BREAKERS.search(value):
+        raise ValueError(
+            "the token provider returned a token that is not a valid HTTP header "
+            "value (it holds CR, LF or another control character)"
+        )
     return value
 
 

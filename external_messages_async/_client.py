@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import copy
 import ssl as ssl_module
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from types import TracebackType
 from typing import Any, Literal, overload
 
 import aiohttp
+import attrs
+from yarl import URL
 
+from ._attempts import HTTPSession
 from ._auth import Auth, TokenAuth, TokenProviderAuth
 from ._bulk import DEFAULT_GET_MANY_CONCURRENCY, fetch_many
-from ._checks import check_int
+from ._checks import check_bool, check_int, check_timeout
 from ._converter import decode_json, structure_message, structure_page
 from ._limiter import Limiter
 from ._login import LoginFlow, PasswordAuth
+from ._logs import configure_logging_from_env
 from ._models import ExternalMessage, Page
 from ._pagination import (
     DEFAULT_CONCURRENCY,
@@ -23,12 +28,13 @@ from ._pagination import (
     check_concurrency,
     check_list_args,
 )
-from ._retry import RetryPolicy
-from ._session import DEFAULT_MAX_RESPONSE_BYTES, HTTPSession
-from ._urls import api_root, collection_url, item_url
-from .errors import ExternalMessagesError
+from ._response import APIResponse
+from ._retry import RetryPolicy, check_retry
+from ._transport import DEFAULT_MAX_RESPONSE_BYTES, Transport
+from ._urls import api_root, collection_url, item_url, proxy_url
+from .errors import ClientStateError, ExternalMessagesError
 
-__all__ = ["ExternalMessagesClient"]
+__all__ = ["ExternalMessagesClient", "WithRawResponse"]
 
 # Module-level names: inside the class, ``list`` is the method.
 _Messages = list[ExternalMessage]
@@ -38,6 +44,26 @@ _Results = list[ExternalMessage | ExternalMessagesError]
 def _optional_str(name: str, value: object) -> None:
     if value is not None and not isinstance(value, str):
         raise TypeError(f"{name} must be a str or None, got {type(value).__name__}")
+
+
+def check_trace_configs(
+    trace_configs: Sequence[aiohttp.TraceConfig] | None,
+) -> tuple[aiohttp.TraceConfig, ...]:
+    """Refuse ``trace_configs=`` that is not a sequence of ``aiohttp.TraceConfig``."""
+    if trace_configs is None:
+        return ()
+    if not isinstance(trace_configs, (list, tuple)):
+        raise TypeError(
+            "trace_configs must be a list of aiohttp.TraceConfig, got "
+            f"{type(trace_configs).__name__}"
+        )
+    for config in trace_configs:
+        if not isinstance(config, aiohttp.TraceConfig):
+            raise TypeError(
+                "trace_configs must hold aiohttp.TraceConfig objects, got "
+                f"{type(config).__name__}"
+            )
+    return tuple(trace_configs)
 
 
 def _choose_auth(
@@ -50,6 +76,10 @@ def _choose_auth(
     token_provider: Callable[[], Awaitable[str]] | None,
     auth: Auth | None,
 ) -> Auth:
+    if not isinstance(login_flow, str):
+        raise TypeError(f"login_flow must be a str, got {type(login_flow).__name__}")
+    if login_flow not in ("oauth", "json"):
+        raise ValueError(f"login_flow must be 'oauth' or 'json', got {login_flow!r}")
     if (username is None) != (password is None):
         raise ValueError("username= and password= go together; pass both")
     if domain is not None and username is None:
@@ -118,9 +148,11 @@ class ExternalMessagesClient:
         session: An :class:`aiohttp.ClientSession` to borrow; the client never
             closes it. Without one, the client makes its own on first use and
             closes it in :meth:`aclose`.
-        timeout: Seconds one attempt may take, body included.
+        timeout: Seconds one attempt may take, body included; finite and
+            above 0.
         max_retries: Retries after a failed attempt; 0 disables them.
-        retry: Full retry settings; overrides ``max_retries``.
+        retry: Full retry settings (a :class:`RetryPolicy`); overrides
+            ``max_retries``.
         ssl: ``None`` verifies certificates (the default); ``False`` skips
             verification (for a self-signed PBX, logged as a warning); an
             :class:`ssl.SSLContext` trusts the PBX's own CA.
@@ -130,6 +162,15 @@ class ExternalMessagesClient:
             raises :class:`~external_messages_async.errors.ResponseDecodeError`.
         max_concurrency: The most requests in flight at once across every
             call of this client, or ``None`` for no cap.
+        proxy: An HTTP proxy every request goes through, such as
+            ``http://user:pass@proxy:3128``; ``https://`` targets are reached
+            through ``CONNECT``. Its credentials are never shown.
+        trust_env: Honour ``HTTP_PROXY``, ``HTTPS_PROXY`` and ``NO_PROXY``
+            (and ``.netrc``) from the environment, for the session the client
+            makes. Off by default, so the environment cannot reroute tokens.
+        trace_configs: :class:`aiohttp.TraceConfig` hooks for the session the
+            client makes (aiohttp's own request hooks; OpenTelemetry's aiohttp
+            instrumentation provides one). A borrowed ``session=`` keeps its own.
 
     Raises:
         ValueError: ``base_url`` is not an absolute http(s) URL, an option
@@ -156,7 +197,11 @@ class ExternalMessagesClient:
         user_scope: bool = False,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         max_concurrency: int | None = None,
+        proxy: str | None = None,
+        trust_env: bool = False,
+        trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
     ) -> None:
+        configure_logging_from_env()
         api = api_root(base_url)
         auth = _choose_auth(
             token=token,
@@ -171,10 +216,7 @@ class ExternalMessagesClient:
             raise TypeError(
                 f"session must be an aiohttp.ClientSession, got {type(session).__name__}"
             )
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-            raise TypeError(f"timeout must be a number, got {type(timeout).__name__}")
-        if not timeout > 0:
-            raise ValueError(f"timeout must be > 0, got {timeout}")
+        check_timeout(timeout)
         if (
             ssl is not None
             and ssl is not False
@@ -182,18 +224,29 @@ class ExternalMessagesClient:
         ):
             raise TypeError("ssl must be None, False or an ssl.SSLContext")
         check_int("max_response_bytes", max_response_bytes, 1)
+        check_int("max_retries", max_retries, 0)
+        check_retry(retry)
+        check_bool("user_scope", user_scope)
         retry = retry if retry is not None else RetryPolicy(max_retries=max_retries)
-        self.user_scope = bool(user_scope)
+        self.user_scope = user_scope
+        self._view_of: ExternalMessagesClient | None = None
         self._collection = collection_url(api, user_scope=self.user_scope)
-        self._http = HTTPSession(
+        check_bool("trust_env", trust_env)
+        transport = Transport(
             api,
-            auth=auth,
             session=session,
-            timeout=float(timeout),
-            retry=retry,
             ssl=ssl,
             max_response_bytes=max_response_bytes,
+            proxy=proxy_url(proxy),
+            trust_env=trust_env,
+            trace_configs=check_trace_configs(trace_configs),
+        )
+        self._http = HTTPSession(
+            transport=transport,
+            auth=auth,
             limiter=Limiter(max_concurrency),
+            timeout=float(timeout),
+            retry=retry,
         )
 
     @property
@@ -230,9 +283,93 @@ class ExternalMessagesClient:
         """Close the connection pool the client made; calling it twice is harmless.
 
         A borrowed ``session=`` is left open. After this, every call raises
-        :class:`~external_messages_async.errors.ClientStateError`.
+        :class:`~external_messages_async.errors.ClientStateError`. On a view
+        made by :meth:`with_options` it does nothing: the client the view
+        came from owns the pool.
         """
-        await self._http.aclose()
+        if self._view_of is None:
+            await self._http.aclose()
+
+    def with_options(
+        self,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> ExternalMessagesClient:
+        """Return a view of this client with other per-call settings.
+
+        The view shares this client's connection pool, authentication (one
+        login, one token) and limiter: it opens no connection of its own.
+        Closing the view (``aclose()`` or leaving ``async with``) does nothing;
+        the client it came from owns the pool::
+
+            patient = client.with_options(timeout=120, max_retries=8)
+            page = await patient.get_page(top=100)
+
+        Args:
+            timeout: Seconds one attempt may take; unchanged when ``None``.
+            max_retries: Retries after a failed attempt; unchanged when ``None``.
+            retry: Full retry settings; overrides ``max_retries``.
+
+        Returns:
+            The view.
+
+        Raises:
+            TypeError: An option has the wrong type.
+            ValueError: An option is out of range.
+        """
+        if timeout is not None:
+            check_timeout(timeout)
+        check_int("max_retries", max_retries, 0, optional=True)
+        check_retry(retry)
+        if retry is None:
+            retry = self.retry
+            if max_retries is not None:
+                retry = attrs.evolve(retry, max_retries=max_retries)
+        view = copy.copy(self)
+        view._http = attrs.evolve(
+            self._http,
+            timeout=self._http.timeout if timeout is None else float(timeout),
+            retry=retry,
+        )
+        view._view_of = self
+        return view
+
+    @property
+    def with_raw_response(self) -> WithRawResponse:
+        """The calls that return an :class:`APIResponse` (status, headers, request id).
+
+        ``await client.with_raw_response.get(message_id)`` and
+        ``await client.with_raw_response.get_page(...)`` take the same
+        arguments as :meth:`get` and :meth:`get_page`; ``.parse()`` on the
+        result gives what those return.
+        """
+        return WithRawResponse(self)
+
+    def _item_url(self, message_id: str) -> URL:
+        if not isinstance(message_id, str):
+            raise TypeError(
+                f"message_id must be a str, got {type(message_id).__name__}"
+            )
+        if not message_id:
+            raise ValueError("message_id must not be empty")
+        return item_url(self._http.api_url, message_id, user_scope=self.user_scope)
+
+    def _page_query(
+        self,
+        *,
+        skip: int,
+        top: int,
+        filter: str | None,
+        search: str | None,
+        orderby: str | None,
+    ) -> dict[str, str]:
+        check_list_args(page_size=top, limit=None, skip=skip)
+        params = self._query(filter=filter, search=search, orderby=orderby)
+        params["skip"] = str(skip)
+        params["top"] = str(top)
+        return params
 
     async def _get_json(self, url: Any, params: dict[str, str] | None = None) -> Any:
         response = await self._http.request("GET", url, params=params)
@@ -255,14 +392,7 @@ class ExternalMessagesClient:
             APIConnectionError: No answer, after the retries.
             ResponseDecodeError: The answer is not a message.
         """
-        if not isinstance(message_id, str):
-            raise TypeError(
-                f"message_id must be a str, got {type(message_id).__name__}"
-            )
-        if not message_id:
-            raise ValueError("message_id must not be empty")
-        url = item_url(self._http.api_url, message_id, user_scope=self.user_scope)
-        return structure_message(await self._get_json(url))
+        return structure_message(await self._get_json(self._item_url(message_id)))
 
     async def get_page(
         self,
@@ -292,10 +422,9 @@ class ExternalMessagesClient:
             APIConnectionError: No answer, after the retries.
             ResponseDecodeError: The answer is not a page of messages.
         """
-        check_list_args(page_size=top, limit=None, skip=skip)
-        params = self._query(filter=filter, search=search, orderby=orderby)
-        params["skip"] = str(skip)
-        params["top"] = str(top)
+        params = self._page_query(
+            skip=skip, top=top, filter=filter, search=search, orderby=orderby
+        )
         return structure_page(await self._get_json(self._collection, params), skip=skip)
 
     async def count(
@@ -436,12 +565,18 @@ class ExternalMessagesClient:
             TypeError: ``ids`` is a string or holds a non-string, or
                 ``concurrency`` is not an int.
             ValueError: An id is empty, or ``concurrency`` is below 1.
+            ClientStateError: The client is closed (even with
+                ``return_exceptions=True``).
             ExternalMessagesError: Without ``return_exceptions``, the first
                 failure (``NotFoundError``, ``APIStatusError``,
                 ``APIConnectionError``...); the other requests are cancelled
                 first.
         """
         check_concurrency(concurrency)
+        check_bool("return_exceptions", return_exceptions)
+        if self.closed:
+            # Not one ClientStateError per id: the client as a whole is closed.
+            raise ClientStateError("the client is closed; create a new one")
         return await fetch_many(
             self.get,
             ids,
@@ -463,3 +598,66 @@ class ExternalMessagesClient:
             if value is not None:
                 params[name] = value
         return params
+
+
+class WithRawResponse:
+    """The calls of a client that return an :class:`APIResponse`.
+
+    Reached through :attr:`ExternalMessagesClient.with_raw_response`.
+
+    Args:
+        client: The client whose pool, auth, limiter and retries are used.
+    """
+
+    def __init__(self, client: ExternalMessagesClient) -> None:
+        self._client = client
+
+    async def get(self, message_id: str) -> APIResponse[ExternalMessage]:
+        """:meth:`ExternalMessagesClient.get`, returning the answer's metadata too.
+
+        Args:
+            message_id: The opaque id of the message.
+
+        Returns:
+            The response, whose ``.parse()`` is the :class:`ExternalMessage`.
+        """
+        client = self._client
+        response = await client._http.request("GET", client._item_url(message_id))
+        return APIResponse.of(response, _parse_message)
+
+    async def get_page(
+        self,
+        *,
+        skip: int = 0,
+        top: int = MAX_PAGE_SIZE,
+        filter: str | None = None,
+        search: str | None = None,
+        orderby: str | None = None,
+    ) -> APIResponse[Page[ExternalMessage]]:
+        """Fetch one page of messages, with the answer's metadata.
+
+        Args:
+            skip: As for :meth:`ExternalMessagesClient.get_page`.
+            top: As for :meth:`ExternalMessagesClient.get_page`.
+            filter: As for :meth:`ExternalMessagesClient.get_page`.
+            search: As for :meth:`ExternalMessagesClient.get_page`.
+            orderby: As for :meth:`ExternalMessagesClient.get_page`.
+
+        Returns:
+            The response; ``.parse()`` gives the :class:`Page`.
+
+        Raises:
+            ExternalMessagesError: As for :meth:`ExternalMessagesClient.get_page`.
+        """
+        client = self._client
+        params = client._page_query(
+            skip=skip, top=top, filter=filter, search=search, orderby=orderby
+        )
+        response = await client._http.request("GET", client._collection, params=params)
+        return APIResponse.of(
+            response, lambda body: structure_page(decode_json(body), skip=skip)
+        )
+
+
+def _parse_message(body: bytes) -> ExternalMessage:
+    return structure_message(decode_json(body))

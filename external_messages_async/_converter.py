@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import re
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
@@ -35,6 +37,8 @@ __all__ = [
     "structure_page",
     "unstructure_message",
 ]
+
+logger = logging.getLogger("external_messages_async")
 
 _E = TypeVar("_E", bound=OpenEnum)
 
@@ -407,7 +411,14 @@ def unstructure_message(message: ExternalMessage) -> dict[str, Any]:
 
 
 def decode_json(body: bytes) -> Any:
-    """Parse a response body as JSON.
+    r"""Parse a response body as JSON.
+
+    The fast parser (orjson) reads every body first. JSON's grammar allows a
+    lone UTF-16 surrogate escape (``"\ud83d"``, RFC 8259 section 8.2), which
+    orjson refuses; only for a body it refused, the standard library's parser
+    reads it again and every lone surrogate becomes U+FFFD, with one WARNING
+    naming where (such as ``$.items[3].content``). Anything else a strict
+    parser refuses is still an error.
 
     Args:
         body: The raw body.
@@ -421,8 +432,53 @@ def decode_json(body: bytes) -> Any:
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        preview = body[:200].decode("utf-8", "replace")
-        raise ResponseDecodeError(
-            f"response body is not JSON ({exc.msg} at byte {exc.pos})",
-            body=preview,
-        ) from None
+        error = exc
+    repaired = _decode_lone_surrogates(body)
+    if repaired is not None:
+        return repaired
+    preview = body[:200].decode("utf-8", "replace")
+    raise ResponseDecodeError(
+        f"response body is not JSON ({error.msg} at byte {error.pos})",
+        body=preview,
+    ) from None
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _decode_lone_surrogates(body: bytes) -> Any:
+    """Read a body orjson refused; return it only if lone surrogates were the cause."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    paths: list[str] = []
+    data = _replace_surrogates(data, "$", paths)
+    if not paths:
+        return None  # refused for another reason, such as NaN: stay strict
+    logger.warning(
+        "the response holds lone UTF-16 surrogates, replaced with U+FFFD at %s",
+        ", ".join(paths[:10])
+        + (f" (+{len(paths) - 10} more)" if len(paths) > 10 else ""),
+    )
+    return data
+
+
+def _replace_surrogates(value: Any, path: str, paths: list[str]) -> Any:
+    if isinstance(value, str):
+        if _LONE_SURROGATE.search(value) is None:
+            return value
+        paths.append(path)
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [
+            _replace_surrogates(item, f"{path}[{index}]", paths)
+            for index, item in enumerate(value)
+        ]
+    if isinstance(value, dict):
+        result = {}
+        for key, item in value.items():
+            clean = _replace_surrogates(key, f"{path}.<key>", paths)
+            result[clean] = _replace_surrogates(item, f"{path}.{clean}", paths)
+        return result
+    return value

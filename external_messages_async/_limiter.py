@@ -24,7 +24,8 @@ The rules:
 from __future__ import annotations
 
 import asyncio
-from collections import deque
+import bisect
+import itertools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -147,6 +148,13 @@ def after_success(state: AimdState) -> AimdState:
 class Limiter:
     """Caps the attempts in flight across every call of one client.
 
+    Waiting attempts queue first come, first served. A place is handed to the
+    head of the queue (counted as in flight at once, so nobody can overtake
+    it) whenever one is free and no pause is in force: when an attempt ends,
+    when the cap grows, when a waiter is cancelled, and when a pause ends (a
+    timer armed for that moment), so a queue never waits on an event that
+    cannot come.
+
     Args:
         max_concurrency: The most attempts in flight at once, or ``None`` for
             no cap (429 answers still pause the client and impose a cap until
@@ -162,12 +170,34 @@ class Limiter:
         self.max_concurrency = max_concurrency
         self.state = AimdState.start(max_concurrency)
         self.in_flight = 0
-        self._waiters: deque[asyncio.Future[None]] = deque()
+        # Sorted by arrival: a waiter sent back keeps its turn.
+        self._waiters: list[_Waiter] = []
+        self._arrivals = itertools.count()
+        self._timer: asyncio.TimerHandle | None = None
 
     @property
     def limit(self) -> int | None:
         """The cap in force now (lower than ``max_concurrency`` after a 429)."""
         return self.state.limit
+
+    @property
+    def waiting(self) -> int:
+        """How many attempts are queued for a place."""
+        return len(self._waiters)
+
+    def paused(self, now: float) -> bool:
+        """Return whether a 429's pause is in force at clock reading ``now``.
+
+        Args:
+            now: The event loop's clock reading.
+
+        Returns:
+            ``True`` before the latest ``Retry-After`` has passed.
+        """
+        return self.state.paused_until > now
+
+    def _may_start(self, now: float, in_flight: int) -> bool:
+        return not self.paused(now) and self.state.admits(in_flight)
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[int]:
@@ -180,53 +210,81 @@ class Limiter:
             The epoch the attempt starts in, for :meth:`on_rate_limited`.
         """
         loop = asyncio.get_running_loop()
-        while True:
-            pause = self.state.paused_until - loop.time()
-            if pause > 0:
-                await asyncio.sleep(pause)
-                continue
-            if self.state.admits(self.in_flight) and not self._waiters:
-                break
-            waiter: asyncio.Future[None] = loop.create_future()
-            self._waiters.append(waiter)
-            try:
-                await waiter
-            except BaseException:
-                # A waiter woken and cancelled at once passes its turn on.
-                if waiter.done() and not waiter.cancelled():
-                    self._wake()
-                raise
-            finally:
-                if waiter in self._waiters:
-                    self._waiters.remove(waiter)
-            if self.state.paused_until <= loop.time() and self.state.admits(
-                self.in_flight
-            ):
-                break
-        self.in_flight += 1
+        if self._waiters or not self._may_start(loop.time(), self.in_flight):
+            await self._queue(loop)
+        else:
+            self.in_flight += 1
         try:
             yield self.state.epoch
         finally:
             self.in_flight -= 1
-            self._wake()
+            self._dispatch(loop)
 
-    def _wake(self) -> None:
-        """Wake as many waiters as the cap lets start."""
-        free = (
-            len(self._waiters)
-            if self.state.limit is None
-            else self.state.limit - self.in_flight
-        )
-        for waiter in list(self._waiters)[: max(0, free)]:
-            if not waiter.done():
-                waiter.set_result(None)
-            self._waiters.remove(waiter)
+    async def _queue(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Wait in line until :meth:`_dispatch` hands this task a place."""
+        arrival = next(self._arrivals)
+        while True:
+            waiter = _Waiter(arrival, loop.create_future())
+            bisect.insort(self._waiters, waiter, key=_arrival)
+            self._dispatch(loop)
+            try:
+                handed_under = await waiter.future
+            except BaseException:
+                if waiter.future.done() and not waiter.future.cancelled():
+                    # Handed a place, then cancelled before it could use it:
+                    # the place goes to the next in line.
+                    self.in_flight -= 1
+                    self._dispatch(loop)
+                elif waiter in self._waiters:
+                    self._waiters.remove(waiter)
+                raise
+            if self.state is handed_under:
+                return
+            # A 429 came between the hand-over and this task running: start
+            # only if the place is still free and nobody earlier waits.
+            earlier = self._waiters and self._waiters[0].arrival < arrival
+            if not earlier and self._may_start(loop.time(), self.in_flight - 1):
+                return
+            self.in_flight -= 1
+
+    def _dispatch(
+        self, loop: asyncio.AbstractEventLoop, now: float | None = None
+    ) -> None:
+        """Hand free places to the head of the queue, or arm the pause timer."""
+        if now is None:
+            now = loop.time()
+        while self._waiters and self.state.admits(self.in_flight):
+            if self.paused(now):
+                self._arm_timer(loop)
+                return
+            waiter = self._waiters.pop(0)
+            # A waiter cancelled in this loop iteration has not left yet.
+            if not waiter.future.done():
+                self.in_flight += 1
+                waiter.future.set_result(self.state)
+
+    def _arm_timer(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Make sure :meth:`_dispatch` runs when the current pause ends."""
+        until = self.state.paused_until
+        if self._timer is not None:
+            if self._timer.when() == until:
+                return
+            self._timer.cancel()
+        self._timer = loop.call_at(until, self._pause_ended, loop, until)
+
+    def _pause_ended(self, loop: asyncio.AbstractEventLoop, until: float) -> None:
+        self._timer = None
+        # The timer may fire a clock tick early; the pause it was armed for is over.
+        self._dispatch(loop, max(loop.time(), until))
 
     def on_rate_limited(self, retry_after: float | None, *, epoch: int = -1) -> None:
         """Note a 429 answer: pause the client and lower its cap.
 
+        Call it while the rate-limited attempt still holds its :meth:`slot`.
+
         Args:
-            retry_after: The server's ``Retry-After`` in seconds, if any.
+            retry_after: How long to pause every attempt, in seconds, or
+                ``None`` for no pause.
             epoch: The epoch :meth:`slot` yielded for the attempt; without
                 it, every 429 lowers the cap.
         """
@@ -235,7 +293,7 @@ class Limiter:
             self.state,
             now=loop.time(),
             retry_after=retry_after,
-            in_flight=self.in_flight + 1,
+            in_flight=max(1, self.in_flight),
             attempt_epoch=epoch if epoch >= 0 else self.state.epoch,
         )
 
@@ -244,4 +302,16 @@ class Limiter:
         before = self.state.limit
         self.state = after_success(self.state)
         if self.state.limit != before:
-            self._wake()
+            self._dispatch(asyncio.get_running_loop())
+
+
+@attrs.define(eq=False)
+class _Waiter:
+    """One queued attempt: its place in line, and what wakes it."""
+
+    arrival: int
+    future: asyncio.Future[AimdState]
+
+
+def _arrival(waiter: _Waiter) -> int:
+    return waiter.arrival

@@ -23,7 +23,7 @@ from typing import Any, Literal
 import attrs
 import orjson
 
-from ._auth import Auth, AuthTransport, RawResponse
+from ._auth import _HEADER_BREAKERS, Auth, AuthTransport, RawResponse
 from .errors import (
     APIStatusError,
     AuthenticationError,
@@ -232,7 +232,7 @@ def read_token_answer(
 
     Args:
         response: The answer to a login or refresh.
-        path: The request path, for messages (such as ``auth/sign_in``).
+        path: The request path, for messages, when ``response.path`` is empty.
         now: The clock reading to stamp the token set with.
         secrets: Strings an error answer may echo that must not be kept
             (see :func:`request_secrets`).
@@ -242,10 +242,13 @@ def read_token_answer(
 
     Raises:
         AuthenticationError: The credentials were refused (with PortSIP's
-            message), or the account needs a second factor.
+            message), the account needs a second factor, or the token is not
+            a valid header value.
         APIStatusError: Another error answer.
         ResponseDecodeError: A 2xx answer without an ``access_token``.
     """
+    # The form users see everywhere: "POST /api/login/oauth/token".
+    path = response.path or path
     if not 200 <= response.status < 300:
         error = make_status_error(
             method="POST",
@@ -279,6 +282,15 @@ def read_token_answer(
         raise ResponseDecodeError(
             f"POST {path} -> {response.status}: the answer has no access_token",
             path="$.access_token",
+        )
+    if _HEADER_BREAKERS.search(access):
+        raise AuthenticationError(
+            f"POST {path} -> {response.status}: the PBX issued an access token "
+            "that is not a valid HTTP header value (it holds CR, LF or another "
+            "control character); it was not used",
+            status=response.status,
+            method="POST",
+            path=path,
         )
     refresh = data.get("refresh_token")
     return TokenSet(
@@ -338,7 +350,7 @@ class PasswordAuth(Auth):
         clock: Monotonic seconds; replaceable in tests.
 
     Raises:
-        TypeError: A credential is not a string.
+        TypeError: A credential is not a string, or ``clock`` is not callable.
         ValueError: A credential is empty, or ``flow`` is unknown.
     """
 
@@ -366,6 +378,8 @@ class PasswordAuth(Auth):
             _check_str("domain", self.domain)
         if self.flow not in _FLOWS:
             raise ValueError(f"flow must be 'oauth' or 'json', got {self.flow!r}")
+        if not callable(self.clock):
+            raise TypeError(f"clock must be callable, got {type(self.clock).__name__}")
 
     async def authorization(self, transport: AuthTransport) -> str | None:
         """Return ``Bearer <token>``, logging in or refreshing first when due.

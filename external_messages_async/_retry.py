@@ -9,15 +9,17 @@ from email.utils import parsedate_to_datetime
 
 import attrs
 
-from ._checks import check_int
+from ._checks import check_int, check_number
 
 __all__ = [
     "RETRYABLE_STATUSES",
     "RetryDecision",
     "RetryPolicy",
     "backoff_delay",
+    "check_retry",
     "decide_retry",
     "parse_retry_after",
+    "rate_limit_pause",
 ]
 
 #: Statuses worth another attempt: every call the SDK makes is a safe GET.
@@ -27,8 +29,7 @@ RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 def _non_negative(
     instance: object, attribute: attrs.Attribute[float], value: float
 ) -> None:
-    if value < 0:
-        raise ValueError(f"{attribute.name} must be >= 0, got {value!r}")
+    check_number(attribute.name, value)
 
 
 @attrs.frozen(kw_only=True)
@@ -56,6 +57,21 @@ class RetryPolicy:
     @max_retries.validator
     def _check_max_retries(self, attribute: attrs.Attribute[int], value: int) -> None:
         check_int("max_retries", value, 0)
+
+
+def check_retry(value: object) -> None:
+    """Refuse a ``retry=`` that is neither ``None`` nor a :class:`RetryPolicy`.
+
+    Args:
+        value: What the caller passed.
+
+    Raises:
+        TypeError: ``value`` has another type.
+    """
+    if value is not None and not isinstance(value, RetryPolicy):
+        raise TypeError(
+            f"retry must be a RetryPolicy or None, got {type(value).__name__}"
+        )
 
 
 def backoff_delay(
@@ -166,3 +182,22 @@ def decide_retry(
             True, retry_after, f"{reason}; Retry-After {retry_after:g}s", retry_after
         )
     return RetryDecision(True, backoff_delay(retries_done, policy, rand), reason)
+
+
+def rate_limit_pause(retry_after: float | None, policy: RetryPolicy) -> float | None:
+    """Return how long a 429 pauses every attempt of the client.
+
+    A ``Retry-After`` past ``max_retry_after`` fails the rate-limited call at
+    once (see :func:`decide_retry`); it must not park every other call of the
+    client for that long either, so it pauses nothing.
+
+    Args:
+        retry_after: The server's parsed ``Retry-After`` in seconds, or ``None``.
+        policy: The retry settings.
+
+    Returns:
+        Seconds to pause, or ``None`` for no pause.
+    """
+    if retry_after is None or retry_after > policy.max_retry_after:
+        return None
+    return retry_after

@@ -7,10 +7,12 @@ from urllib.parse import quote
 
 from yarl import URL
 
-__all__ = ["api_root", "collection_url", "encode_segment", "item_url"]
+__all__ = ["api_root", "collection_url", "encode_segment", "item_url", "proxy_url"]
 
-# Everything before the first "@" of the authority: "user:password".
-_USERINFO = re.compile(r"^([^/?#]*//)?[^/?#@]*@")
+# Everything between "scheme://" and the last "@": "user:password". A password
+# may hold "@", ":", "/", "?" or "#" unencoded, so no delimiter stops the mask
+# early; masking part of a path that holds an "@" is the safe mistake.
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)?.*@", re.DOTALL)
 
 
 def api_root(base_url: str | URL) -> URL:
@@ -31,7 +33,12 @@ def api_root(base_url: str | URL) -> URL:
     """
     if not isinstance(base_url, (str, URL)):
         raise TypeError(f"base_url must be a str, got {type(base_url).__name__}")
-    url = URL(base_url.strip()) if isinstance(base_url, str) else base_url
+    try:
+        url = URL(base_url.strip()) if isinstance(base_url, str) else base_url
+    except ValueError:
+        raise ValueError(
+            f"base_url is not a valid URL: {_without_userinfo(str(base_url))!r}"
+        ) from None
     if url.scheme not in ("http", "https") or not url.host:
         raise ValueError(
             f"base_url must be an absolute http(s) URL such as "
@@ -45,9 +52,42 @@ def api_root(base_url: str | URL) -> URL:
     return url.with_query(None).with_fragment(None).with_path(path)
 
 
+def proxy_url(proxy: str | None) -> URL | None:
+    """Check a ``proxy=`` option and turn it into a URL.
+
+    Args:
+        proxy: What the user passed, such as ``http://user:pass@proxy:3128``.
+
+    Returns:
+        The URL, or ``None`` without a proxy.
+
+    Raises:
+        TypeError: ``proxy`` is not a string.
+        ValueError: It is not an absolute ``http://`` or ``https://`` URL
+            (the message masks its credentials).
+    """
+    if proxy is None:
+        return None
+    if not isinstance(proxy, str):
+        raise TypeError(f"proxy must be a str or None, got {type(proxy).__name__}")
+    shown = _without_userinfo(proxy)
+    try:
+        url = URL(proxy.strip())
+    except ValueError:
+        raise ValueError(f"proxy is not a valid URL: {shown!r}") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ValueError(
+            f"proxy must be an absolute http(s) URL such as "
+            f"'http://proxy.example.com:3128', got {shown!r}"
+        )
+    return url
+
+
 def _without_userinfo(text: str) -> str:
     """Mask ``user:password@`` in a URL we refuse, so the error shows no secret."""
-    return _USERINFO.sub(r"\1***@", text)
+    if "@" not in text:
+        return text
+    return _USERINFO.sub(lambda m: f"{m[1] or ''}***@", text, count=1)
 
 
 def collection_url(api: URL, *, user_scope: bool) -> URL:

@@ -49,10 +49,15 @@ __all__ = [
     "ServerError",
     "make_status_error",
     "parse_error_body",
+    "request_id_of",
 ]
 
 #: How much of a raw error body an exception keeps in ``.body``.
 BODY_PREVIEW_CHARS = 500
+
+#: Appended to ``.body`` when the server's error body was longer than the
+#: client's ``max_response_bytes`` and only its start was read.
+CUT_MARK = " [cut: the body exceeds max_response_bytes]"
 
 _REQUEST_ID_HEADERS = ("x-request-id", "x-correlation-id", "request-id")
 
@@ -83,6 +88,23 @@ class ExternalMessagesError(Exception):
     """
 
     resume_skip: int | None = None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Exception's default rebuilds with cls(*args), which fails for the
+        # keyword-only attributes below; rebuild from args and the attributes
+        # instead, so errors cross process pools and task queues (pickle) and
+        # survive copy.deepcopy. Nothing secret is kept: bodies are redacted
+        # when the error is made.
+        return (_rebuild, (type(self), self.args, self.__dict__.copy()))
+
+
+def _rebuild(
+    cls: type[ExternalMessagesError], args: tuple[Any, ...], state: dict[str, Any]
+) -> ExternalMessagesError:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class ClientStateError(ExternalMessagesError, RuntimeError):
@@ -262,6 +284,21 @@ def _preview(body: bytes) -> str:
     return text[:BODY_PREVIEW_CHARS]
 
 
+def request_id_of(headers: Mapping[str, str]) -> str | None:
+    """Return the request id a response carries, to quote to PortSIP support.
+
+    Args:
+        headers: The response headers (case-insensitive mapping or lower-case keys).
+
+    Returns:
+        The first of ``X-Request-Id``, ``X-Correlation-Id`` and ``Request-Id``
+        present, or ``None``.
+    """
+    return next(
+        (headers[name] for name in _REQUEST_ID_HEADERS if headers.get(name)), None
+    )
+
+
 def make_status_error(
     *,
     method: str,
@@ -271,6 +308,7 @@ def make_status_error(
     body: bytes,
     retry_after: float | None = None,
     secrets: Iterable[str] = (),
+    truncated: bool = False,
 ) -> APIStatusError:
     """Build the exception for an unaccepted status; the caller raises it.
 
@@ -283,6 +321,9 @@ def make_status_error(
         retry_after: The parsed ``Retry-After`` in seconds, for 429.
         secrets: Strings (such as the token sent) replaced by ``[redacted]``
             wherever the body echoes them, before anything is kept.
+        truncated: Whether ``body`` is only the start of a longer answer (cut
+            at ``max_response_bytes``); ``.body`` then ends with
+            :data:`CUT_MARK`.
 
     Returns:
         An instance of the :class:`APIStatusError` subclass for ``status``.
@@ -294,9 +335,7 @@ def make_status_error(
     cls = _STATUS_CLASSES.get(status)
     if cls is None:
         cls = ServerError if status >= 500 else APIStatusError
-    request_id = next(
-        (headers[name] for name in _REQUEST_ID_HEADERS if name in headers), None
-    )
+    request_id = request_id_of(headers)
     message = f"{method} {path} -> {status}"
     if errors:
         first = errors[0]
@@ -310,7 +349,7 @@ def make_status_error(
     kwargs: dict[str, Any] = {
         "status": status,
         "errors": errors,
-        "body": _preview(body),
+        "body": _preview(body) + (CUT_MARK if truncated else ""),
         "request_id": request_id,
         "method": method,
         "path": path,

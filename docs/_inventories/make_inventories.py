@@ -43,7 +43,11 @@ PYTHON: list[Entry] = [
     *_py("contextlib.aclosing", "function", "library/contextlib.html"),
     *_py("ssl.SSLContext", "class", "library/ssl.html"),
     *_py("ssl.create_default_context", "function", "library/ssl.html"),
-    *_py("datetime.datetime datetime.date", "class", "library/datetime.html"),
+    *_py(
+        "datetime.datetime datetime.date datetime.timedelta",
+        "class",
+        "library/datetime.html",
+    ),
     *_py("enum.Enum", "class", "library/enum.html"),
     *_py("logging.getLogger", "function", "library/logging.html"),
     *_py("logging.Logger", "class", "library/logging.html"),
@@ -86,6 +90,12 @@ AIOHTTP: list[Entry] = [
         "client_reference.html#aiohttp.ClientSession",
     ),
     *_py("aiohttp.web.Application", "class", "web_reference.html"),
+    *_py("aiohttp.TraceConfig", "class", "tracing_reference.html"),
+    (
+        "aiohttp.tracing.TraceConfig",
+        "py:class",
+        "tracing_reference.html#aiohttp.TraceConfig",
+    ),
 ]
 
 ATTRS: list[Entry] = [

@@ -15,10 +15,10 @@ if TYPE_CHECKING:
     from ..errors import ExternalMessagesError
 
 __all__ = [
+    "CliError",
     "EXIT_API_ERROR",
     "EXIT_INTERRUPTED",
     "EXIT_USAGE",
-    "CliError",
     "describe_error",
     "flag_wording",
     "redact",
@@ -70,6 +70,8 @@ _FLAG_NAMES = (
     ("username=", "--username"),
     ("password=", "--password"),
     ("domain=", "--domain"),
+    ("proxy must", "--proxy must"),
+    ("proxy is not", "--proxy is not"),
 )
 
 
@@ -151,4 +153,4 @@ def describe_error(
         return (
             f"cannot reach {url}" + (f" after {tried}" if tried else "") + f": {detail}"
         )
-    return detail
+    return detail + (f" (after {tried})" if tried else "")

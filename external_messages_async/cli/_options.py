@@ -50,7 +50,7 @@ __all__ = [
 T = TypeVar("T")
 
 _LOGGER_NAME = "external_messages_async"
-_SECRET_OPTIONS = ("--token", "--password")
+_SECRET_OPTIONS = ("--token", "--password", "--proxy")
 _SECRET_ENV = ("PORTSIP_TOKEN", "PORTSIP_PASSWORD")
 
 
@@ -100,24 +100,37 @@ class InstantType(click.ParamType):  # type: ignore[type-arg]  # generic only in
 
 
 @contextlib.contextmanager
-def _library_warnings(console: Console) -> Iterator[None]:
-    """Show the library's warnings as ``warning: ...`` lines on the stderr console."""
+def _library_log(
+    console: Console, *, verbose: bool = False, secrets: Sequence[str | None] = ()
+) -> Iterator[None]:
+    """Show the library's log on the stderr console while a command runs.
+
+    Warnings show as ``warning: ...`` lines; with ``verbose``, the debug
+    records too (each retry, login and token refresh) as ``debug: ...``.
+    """
     import logging
 
     class ConsoleLogHandler(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
+            kind = "warning" if record.levelno >= logging.WARNING else "debug"
             console.print(
-                f"warning: {record.getMessage()}", markup=False, highlight=False
+                redact(f"{kind}: {record.getMessage()}", secrets),
+                markup=False,
+                highlight=False,
             )
 
     logger = logging.getLogger(_LOGGER_NAME)
-    handler = ConsoleLogHandler(logging.WARNING)
+    handler = ConsoleLogHandler(logging.DEBUG if verbose else logging.WARNING)
     logger.addHandler(handler)
-    propagate, logger.propagate = logger.propagate, False
+    level, propagate = logger.level, logger.propagate
+    logger.propagate = False
+    if verbose:
+        logger.setLevel(logging.DEBUG)
     try:
         yield
     finally:
         logger.removeHandler(handler)
+        logger.setLevel(level)
         logger.propagate = propagate
 
 
@@ -146,6 +159,9 @@ class Connection:
         timeout: Seconds one attempt may take.
         max_retries: Retries after a failed attempt.
         user_scope: Read the signed-in user's own messages.
+        verbose: Show each attempt, retry, login and token refresh on stderr.
+        proxy: An HTTP proxy for every request, or ``None``.
+        env_proxy: Honour the proxy settings of the environment.
     """
 
     url: str
@@ -158,11 +174,17 @@ class Connection:
     timeout: float
     max_retries: int
     user_scope: bool
+    verbose: bool = False
+    proxy: str | None = attrs.field(default=None, repr=False)
+    env_proxy: bool = False
 
     @property
     def secrets(self) -> tuple[str | None, ...]:
-        """The token and password, for :func:`._errors.redact`."""
-        return (self.token, self.password)
+        """The token, the password and a proxy's password, for :func:`._errors.redact`."""
+        from urllib.parse import urlsplit
+
+        proxy_password = urlsplit(self.proxy).password if self.proxy else None
+        return (self.token, self.password, proxy_password)
 
 
 def _ssl_setting(conn: Connection) -> ssl_module.SSLContext | bool | None:
@@ -216,6 +238,8 @@ def make_client(conn: Connection) -> ExternalMessagesClient:
             timeout=conn.timeout,
             max_retries=conn.max_retries,
             user_scope=conn.user_scope,
+            proxy=conn.proxy,
+            trust_env=conn.env_proxy,
             **credentials,
         )
     except ValueError as exc:
@@ -234,6 +258,9 @@ def connection_from(
     timeout: float,
     max_retries: int,
     user_scope: bool,
+    verbose: bool = False,
+    proxy: str | None = None,
+    env_proxy: bool = False,
 ) -> Connection:
     """Check the flags of :func:`connection_options`, asking for a password if needed.
 
@@ -248,6 +275,9 @@ def connection_from(
         timeout: ``--timeout``.
         max_retries: ``--max-retries``.
         user_scope: ``--user-scope``.
+        verbose: ``--verbose``.
+        proxy: ``--proxy``.
+        env_proxy: ``--env-proxy``.
 
     Returns:
         The connection.
@@ -281,6 +311,9 @@ def connection_from(
         timeout=timeout,
         max_retries=max_retries,
         user_scope=user_scope,
+        verbose=verbose,
+        proxy=proxy or None,
+        env_proxy=env_proxy,
     )
 
 
@@ -361,6 +394,25 @@ def connection_options(function: Callable[..., Any]) -> Callable[..., Any]:
             show_default=True,
             help="Retries after a failed attempt (no answer, 429, 5xx); 0 for none.",
         ),
+        click.option(
+            "--proxy",
+            metavar="URL",
+            help="Send every request through this HTTP proxy, such as "
+            "http://proxy:3128 (credentials in it are never printed).",
+        ),
+        click.option(
+            "--env-proxy",
+            is_flag=True,
+            help="Honour HTTP_PROXY, HTTPS_PROXY and NO_PROXY (and .netrc) from "
+            "the environment; off by default, so that the environment cannot "
+            "reroute the token.",
+        ),
+        click.option(
+            "--verbose",
+            "-v",
+            is_flag=True,
+            help="Show each attempt, retry, login and token refresh on stderr.",
+        ),
     ]
     for option in reversed(options):
         function = option(function)
@@ -399,7 +451,11 @@ def run_sync(
     from ..errors import ExternalMessagesError
 
     async def guarded() -> T:
-        with _library_warnings(err):
+        with _library_log(
+            err,
+            verbose=conn.verbose if conn else False,
+            secrets=[*secrets, *(conn.secrets if conn else ())],
+        ):
             return await coro
 
     started = time.monotonic()
@@ -422,15 +478,15 @@ def run_sync(
 def _attempts(exc: ExternalMessagesError, conn: Connection | None) -> int | None:
     """How many attempts a failed request made: the exception's count if it has one.
 
-    Without one, a request that got no answer used every retry, since the
-    client retries such a request until ``--max-retries`` runs out.
+    Without one, a request that got no answer or a 5xx used every retry, since
+    the client retries such a request until ``--max-retries`` runs out.
     """
-    from ..errors import APIConnectionError
+    from ..errors import APIConnectionError, ServerError
 
     counted = getattr(exc, "attempts", None)
     if isinstance(counted, int):
         return counted
-    if isinstance(exc, APIConnectionError) and conn is not None:
+    if isinstance(exc, (APIConnectionError, ServerError)) and conn is not None:
         return conn.max_retries + 1
     return None
 

@@ -259,7 +259,7 @@ class Sink:
                 fd, self._temp = tempfile.mkstemp(
                     prefix=f".{name}.", suffix=".tmp", dir=directory
                 )
-                os.fchmod(fd, _new_file_mode(self.path))
+                os.chmod(self._temp, _new_file_mode(self.path))
                 self._fd = fd
             else:
                 self._fd = os.open(self.path, os.O_WRONLY | os.O_TRUNC)
@@ -440,7 +440,7 @@ def print_demo(result: DemoResult, console: Console) -> None:
         soft_wrap=True,
     )
     console.print(
-        f"Pulled {result.tally.total:,} of {result.count:,} messages in "
+        f"\nPulled {result.tally.total:,} of {result.count:,} messages in "
         f"{result.pages:,} pages in {result.seconds:.2f} s: "
         f"{result.rate:,.0f} messages/s.",
         highlight=False,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 
 import external_messages_async
 from external_messages_async import ExternalMessagesError, __version__
@@ -28,19 +28,8 @@ from external_messages_async.cli._errors import (
 from external_messages_async.cli._format import CSV_FIELDS, message_fields
 from external_messages_async.testing import FakePortSIPServer, ScriptedResponse
 
+from ._shared import one_error_line, run_list
 from .conftest import PASSWORD, TOKEN
-
-
-def _list(runner: CliRunner, pbx: FakePortSIPServer, *args: str) -> Result:
-    return runner.invoke(cli, ["list", "--url", pbx.url, "--token", TOKEN, *args])
-
-
-def _one_error_line(result: Result) -> str:
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ")
-    assert "Traceback" not in result.output
-    return lines[0]
 
 
 def _served(
@@ -94,21 +83,21 @@ def test_unknown_flag_is_one_usage_line(runner: CliRunner) -> None:
     result = runner.invoke(cli, ["list", "--nope"])
 
     assert result.exit_code == EXIT_USAGE
-    assert "--nope" in _one_error_line(result)
+    assert "--nope" in one_error_line(result)
 
 
 def test_missing_url_is_a_usage_error(runner: CliRunner) -> None:
     result = runner.invoke(cli, ["list", "--token", TOKEN])
 
     assert result.exit_code == EXIT_USAGE
-    assert "--url" in _one_error_line(result)
+    assert "--url" in one_error_line(result)
 
 
 def test_missing_credentials_is_a_usage_error(runner: CliRunner) -> None:
     result = runner.invoke(cli, ["list", "--url", "http://127.0.0.1:1"])
 
     assert result.exit_code == EXIT_USAGE
-    assert "--token" in _one_error_line(result)
+    assert "--token" in one_error_line(result)
 
 
 def test_token_and_username_together_is_a_usage_error(runner: CliRunner) -> None:
@@ -126,7 +115,7 @@ def test_bad_since_value_exits_2(runner: CliRunner) -> None:
     )
 
     assert result.exit_code == EXIT_USAGE
-    line = _one_error_line(result)
+    line = one_error_line(result)
     assert "--since" in line
     assert "yesterday" in line
 
@@ -148,7 +137,7 @@ def test_since_after_until_exits_2(runner: CliRunner) -> None:
     )
 
     assert result.exit_code == EXIT_USAGE
-    assert "must be before" in _one_error_line(result)
+    assert "must be before" in one_error_line(result)
 
 
 def test_unknown_type_exits_2(runner: CliRunner) -> None:
@@ -157,14 +146,14 @@ def test_unknown_type_exits_2(runner: CliRunner) -> None:
     )
 
     assert result.exit_code == EXIT_USAGE
-    assert "fax" in _one_error_line(result)
+    assert "fax" in one_error_line(result)
 
 
 def test_bad_url_is_a_usage_error_without_the_token(runner: CliRunner) -> None:
     result = runner.invoke(cli, ["list", "--url", "ftp://pbx", "--token", TOKEN])
 
     assert result.exit_code == EXIT_USAGE
-    _one_error_line(result)
+    one_error_line(result)
     assert TOKEN not in result.output
 
 
@@ -189,7 +178,7 @@ def test_insecure_and_ca_file_together_is_a_usage_error(
     )
 
     assert result.exit_code == EXIT_USAGE
-    assert "cannot be used together" in _one_error_line(result)
+    assert "cannot be used together" in one_error_line(result)
 
 
 def test_unreadable_ca_file_is_a_usage_error(runner: CliRunner, tmp_path: Path) -> None:
@@ -201,7 +190,7 @@ def test_unreadable_ca_file_is_a_usage_error(runner: CliRunner, tmp_path: Path) 
     )
 
     assert result.exit_code == EXIT_USAGE
-    assert "--ca-file" in _one_error_line(result)
+    assert "--ca-file" in one_error_line(result)
 
 
 def test_ca_file_is_loaded_into_an_ssl_context(
@@ -210,7 +199,7 @@ def test_ca_file_is_loaded_into_an_ssl_context(
     """A real CA bundle loads; the plain-http fake PBX then answers as usual."""
     import certifi
 
-    result = _list(
+    result = run_list(
         runner, pbx, "--ca-file", certifi.where(), "--limit", "2", "--format", "jsonl"
     )
 
@@ -224,7 +213,7 @@ def test_missing_password_without_a_terminal_is_a_usage_error(
     result = runner.invoke(cli, ["list", "--url", "http://x", "--username", "alice"])
 
     assert result.exit_code == EXIT_USAGE
-    assert "--password" in _one_error_line(result)
+    assert "--password" in one_error_line(result)
 
 
 def test_missing_password_on_a_terminal_is_asked_for_hidden(
@@ -274,7 +263,7 @@ def test_ctrl_c_at_the_password_prompt_exits_130(
 def test_list_jsonl_is_every_message_with_all_17_fields(
     runner: CliRunner, pbx: FakePortSIPServer
 ) -> None:
-    result = _list(runner, pbx, "--format", "jsonl", "--page-size", "37")
+    result = run_list(runner, pbx, "--format", "jsonl", "--page-size", "37")
 
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
@@ -286,7 +275,7 @@ def test_list_jsonl_is_every_message_with_all_17_fields(
 def test_list_defaults_to_jsonl_when_stdout_is_not_a_terminal(
     runner: CliRunner, pbx: FakePortSIPServer
 ) -> None:
-    result = _list(runner, pbx, "--limit", "4")
+    result = run_list(runner, pbx, "--limit", "4")
 
     assert result.exit_code == 0, result.output
     assert [orjson.loads(line) for line in result.stdout.splitlines()] == _served(pbx)[
@@ -299,7 +288,7 @@ def test_list_defaults_to_a_table_on_a_terminal(
 ) -> None:
     monkeypatch.setattr(_app, "stdout_is_terminal", lambda: True)
 
-    result = _list(runner, pbx, "--limit", "3")
+    result = run_list(runner, pbx, "--limit", "3")
 
     assert result.exit_code == 0, result.output
     assert "created_at" in result.stdout
@@ -312,7 +301,7 @@ def test_list_csv_to_a_file_has_the_header_and_every_row(
 ) -> None:
     out = tmp_path / "messages.csv"
 
-    result = _list(runner, pbx, "--format", "csv", "--output", str(out))
+    result = run_list(runner, pbx, "--format", "csv", "--output", str(out))
 
     assert result.exit_code == 0, result.output
     with out.open(newline="", encoding="utf-8") as handle:
@@ -326,7 +315,7 @@ def test_list_csv_to_a_file_has_the_header_and_every_row(
 def test_list_sends_typed_filters_search_and_orderby(
     runner: CliRunner, pbx: FakePortSIPServer
 ) -> None:
-    result = _list(
+    result = run_list(
         runner, pbx,
         "--type", "sms", "--direction", "OUT", "--delivery", "ERR", "--delivery", "SENT",
         "--since", "2024-03-01", "--until", "2024-06-01T00:00:00Z",
@@ -358,7 +347,9 @@ def test_a_quote_in_a_raw_filter_value_is_matched_as_text(
 
     value = quote_literal("x' or msg_type ne 'none")
 
-    result = _list(runner, pbx, "--filter", f"msg_type eq {value}", "--format", "jsonl")
+    result = run_list(
+        runner, pbx, "--filter", f"msg_type eq {value}", "--format", "jsonl"
+    )
 
     assert result.exit_code == 0, result.output
     assert result.stdout == ""
@@ -366,7 +357,7 @@ def test_a_quote_in_a_raw_filter_value_is_matched_as_text(
 
 
 def test_list_with_limit_stops_there(runner: CliRunner, pbx: FakePortSIPServer) -> None:
-    result = _list(runner, pbx, "--limit", "120", "--format", "jsonl")
+    result = run_list(runner, pbx, "--limit", "120", "--format", "jsonl")
 
     assert result.exit_code == 0
     assert len(result.stdout.splitlines()) == 120
@@ -375,7 +366,7 @@ def test_list_with_limit_stops_there(runner: CliRunner, pbx: FakePortSIPServer) 
 def test_insecure_with_plain_http_does_not_warn_about_tls(
     runner: CliRunner, pbx: FakePortSIPServer
 ) -> None:
-    result = _list(runner, pbx, "--insecure", "--limit", "1", "--format", "jsonl")
+    result = run_list(runner, pbx, "--insecure", "--limit", "1", "--format", "jsonl")
 
     assert result.exit_code == 0, result.output
     assert result.stderr == "1 message written to stdout\n"
@@ -414,7 +405,7 @@ def test_unreachable_host_is_one_line_exit_1(
     )
 
     assert result.exit_code == EXIT_API_ERROR
-    line = _one_error_line(result)
+    line = one_error_line(result)
     assert f"cannot reach http://127.0.0.1:{closed_port}" in line
     assert TOKEN not in result.output
 
@@ -425,7 +416,7 @@ def test_refused_token_is_one_line_exit_1_without_the_token(
     result = runner.invoke(cli, ["list", "--url", pbx.url, "--token", "wrong-" + TOKEN])
 
     assert result.exit_code == EXIT_API_ERROR
-    line = _one_error_line(result)
+    line = one_error_line(result)
     assert "refused the credentials" in line
     assert "401" in line
     assert TOKEN not in result.output
@@ -449,17 +440,17 @@ def test_refused_password_is_one_line_exit_1_without_the_password(
     )
 
     assert result.exit_code == EXIT_API_ERROR
-    assert "refused the credentials" in _one_error_line(result)
+    assert "refused the credentials" in one_error_line(result)
     assert PASSWORD not in result.output
 
 
 def test_bad_filter_400_is_one_line_exit_1(
     runner: CliRunner, pbx: FakePortSIPServer
 ) -> None:
-    result = _list(runner, pbx, "--filter", "msg_type eq")
+    result = run_list(runner, pbx, "--filter", "msg_type eq")
 
     assert result.exit_code == EXIT_API_ERROR
-    assert "rejected the request" in _one_error_line(result)
+    assert "rejected the request" in one_error_line(result)
 
 
 def test_a_failure_mid_way_keeps_a_partial_file_and_says_how_to_resume(
@@ -469,10 +460,10 @@ def test_a_failure_mid_way_keeps_a_partial_file_and_says_how_to_resume(
     out.write_text("yesterday\n")
     pbx.script([ScriptedResponse(), ScriptedResponse(status=403)])
 
-    result = _list(runner, pbx, "--output", str(out), "--page-size", "50")
+    result = run_list(runner, pbx, "--output", str(out), "--page-size", "50")
 
     assert result.exit_code == EXIT_API_ERROR
-    line = _one_error_line(result)
+    line = one_error_line(result)
     assert "may not read" in line
     assert line.endswith(
         f"(50 messages kept in {out}.partial; --skip 50 resumes after them)"
@@ -490,7 +481,7 @@ def test_resuming_with_skip_fetches_the_rest(
 ) -> None:
     rest = tmp_path / "rest.jsonl"
 
-    result = _list(runner, pbx, "--skip", "200", "-o", str(rest))
+    result = run_list(runner, pbx, "--skip", "200", "-o", str(rest))
 
     assert result.exit_code == 0, result.output
     assert [orjson.loads(x) for x in rest.read_text().splitlines()] == _served(pbx)[
@@ -512,15 +503,16 @@ def test_a_refused_login_leaves_an_existing_output_file_alone(
     assert out.read_text() == "yesterday\n"
 
 
-def test_an_unwritable_output_file_is_one_line_exit_1(
+def test_an_unwritable_output_file_is_one_line_exit_1_before_any_request(
     runner: CliRunner, pbx: FakePortSIPServer, tmp_path: Path
 ) -> None:
     out = tmp_path / "missing-dir" / "m.jsonl"
 
-    result = _list(runner, pbx, "--output", str(out))
+    result = run_list(runner, pbx, "--output", str(out))
 
     assert result.exit_code == EXIT_API_ERROR
-    assert f"cannot write {out}" in _one_error_line(result)
+    assert one_error_line(result).startswith(f"error: cannot write {out}: ")
+    assert pbx.requests == []
 
 
 def test_ctrl_c_during_list_exits_130(
@@ -531,7 +523,7 @@ def test_ctrl_c_during_list_exits_130(
 
     monkeypatch.setattr(_run, "run_list", interrupted)
 
-    result = _list(runner, pbx)
+    result = run_list(runner, pbx)
 
     assert result.exit_code == EXIT_INTERRUPTED
     assert "Traceback" not in result.output
@@ -545,14 +537,14 @@ def test_an_unexpected_bug_is_still_one_line(
 
     monkeypatch.setattr(_run, "run_list", broken)
 
-    result = _list(runner, pbx)
+    result = run_list(runner, pbx)
 
     assert result.exit_code == EXIT_API_ERROR
-    assert _one_error_line(result) == "error: unexpected RuntimeError: boom"
+    assert one_error_line(result) == "error: unexpected RuntimeError: boom"
 
 
 def test_list_against_the_user_scope(runner: CliRunner, pbx: FakePortSIPServer) -> None:
-    result = _list(runner, pbx, "--user-scope", "--limit", "2", "--format", "jsonl")
+    result = run_list(runner, pbx, "--user-scope", "--limit", "2", "--format", "jsonl")
 
     assert result.exit_code == 0, result.output
     assert pbx.requests[-1].path == "/api/user/external_messages"
@@ -633,7 +625,7 @@ def test_get_unknown_id_is_one_line_exit_1_after_the_ones_found(
     )
 
     assert result.exit_code == EXIT_API_ERROR
-    assert _one_error_line(result) == "error: no message with id 'no-such-id'"
+    assert one_error_line(result) == "error: no message with id 'no-such-id'"
     assert orjson.loads(result.stdout)["id"] == known
 
 
@@ -641,7 +633,7 @@ def test_get_needs_an_id(runner: CliRunner) -> None:
     result = runner.invoke(cli, ["get", "--url", "http://x", "--token", TOKEN])
 
     assert result.exit_code == EXIT_USAGE
-    _one_error_line(result)
+    one_error_line(result)
 
 
 # --- demo and serve ---------------------------------------------------------------------
@@ -690,7 +682,7 @@ def test_serve_stops_on_ctrl_c_with_exit_0(
     assert result.exit_code == 0, result.output
     assert result.stderr.strip() == "server stopped"
     faults = seen["faults"]
-    assert (faults.latency, faults.rate_503, faults.rate_429) == (0.01, 0.5, 0.0)  # type: ignore[attr-defined]
+    assert (faults.latency, faults.rate_503, faults.rate_429) == (0.01, 0.5, 0.0)  # type: ignore[attr-defined]  # seen holds objects; this one is the Faults the command built
     assert seen["token"] == _run.DEMO_TOKEN
 
 
@@ -700,7 +692,7 @@ def test_serve_on_a_busy_port_is_one_line_exit_1(
     result = runner.invoke(cli, ["serve", "--port", str(pbx.port)])
 
     assert result.exit_code == EXIT_API_ERROR
-    assert f"cannot listen on 127.0.0.1:{pbx.port}" in _one_error_line(result)
+    assert f"cannot listen on 127.0.0.1:{pbx.port}" in one_error_line(result)
 
 
 def test_serve_never_prints_a_token_it_was_given(
@@ -714,14 +706,14 @@ def test_serve_never_prints_a_token_it_was_given(
     result = runner.invoke(cli, ["serve", "--token", TOKEN])
 
     assert result.exit_code == EXIT_API_ERROR
-    assert _one_error_line(result) == "error: something about ***"
+    assert one_error_line(result) == "error: something about ***"
 
 
 def test_bad_fault_rate_exits_2(runner: CliRunner) -> None:
     result = runner.invoke(cli, ["serve", "--rate-429", "1.5"])
 
     assert result.exit_code == EXIT_USAGE
-    assert "--rate-429" in _one_error_line(result)
+    assert "--rate-429" in one_error_line(result)
 
 
 def test_describe_error_without_url_keeps_the_detail() -> None:
@@ -744,7 +736,9 @@ def test_csv_sink_when_nothing_matched_still_has_the_header(tmp_path: Path) -> N
 def test_a_table_with_no_match_says_so(
     runner: CliRunner, pbx: FakePortSIPServer
 ) -> None:
-    result = _list(runner, pbx, "--filter", "sender eq 'nobody'", "--format", "table")
+    result = run_list(
+        runner, pbx, "--filter", "sender eq 'nobody'", "--format", "table"
+    )
 
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == "No messages."
@@ -791,7 +785,7 @@ def test_get_names_every_unknown_id_once(
     )
 
     assert result.exit_code == EXIT_API_ERROR
-    assert _one_error_line(result) == "error: no messages with ids 'gone-1', 'gone-2'"
+    assert one_error_line(result) == "error: no messages with ids 'gone-1', 'gone-2'"
     assert orjson.loads(result.stdout)["id"] == known
 
 
@@ -807,7 +801,7 @@ def test_get_reports_another_failure_after_writing_what_it_found(
     )
 
     assert result.exit_code == EXIT_API_ERROR
-    assert "may not read" in _one_error_line(result)
+    assert "may not read" in one_error_line(result)
     assert len(result.stdout.splitlines()) == 1
 
 
@@ -824,7 +818,7 @@ def test_a_bugs_last_resort_line_hides_the_token(
     )
 
     assert result.exit_code == EXIT_API_ERROR
-    assert _one_error_line(result) == "error: unexpected RuntimeError: boom with ***"
+    assert one_error_line(result) == "error: unexpected RuntimeError: boom with ***"
     assert TOKEN not in result.output
 
 
@@ -836,7 +830,7 @@ def test_a_usage_error_echoing_a_secret_from_the_environment_hides_it(
     result = runner.invoke(cli, ["list", "--url", "http://h", "--format", PASSWORD])
 
     assert result.exit_code == EXIT_USAGE
-    assert "'***' is not one of" in _one_error_line(result)
+    assert "'***' is not one of" in one_error_line(result)
     assert PASSWORD not in result.output
 
 

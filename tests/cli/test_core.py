@@ -30,15 +30,8 @@ from external_messages_async.cli._run import (
 )
 from external_messages_async.testing import FakePortSIPServer, Faults, generate_messages
 
+from ._shared import CHILD_ENV, ROOT
 from .conftest import TOKEN
-
-ROOT = Path(__file__).resolve().parents[2]
-# A child in asyncio debug mode logs slow steps on stderr, which the tests read.
-CHILD_ENV = {
-    name: value
-    for name, value in os.environ.items()
-    if name not in ("PYTHONASYNCIODEBUG", "PYTHONDEVMODE")
-}
 
 
 def _console() -> tuple[Console, io.StringIO]:
@@ -64,7 +57,7 @@ async def test_cancelling_an_export_keeps_whole_records_in_a_partial_file(
 ) -> None:
     out = tmp_path / f"messages.{fmt}"
     out.write_text("yesterday\n")
-    sink = Sink(fmt, str(out))  # type: ignore[arg-type]
+    sink = Sink(fmt, str(out))  # type: ignore[arg-type]  # fmt is a plain str from parametrize, not the Literal
     err, said = _console()
     async with FakePortSIPServer(messages=2000, seed=3, token=TOKEN) as server:
         server.faults = Faults(latency=0.005)
@@ -269,7 +262,7 @@ def _python(*args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
         cwd=ROOT,
         env={**CHILD_ENV, "COLUMNS": "100"},
         check=False,
-        **kwargs,  # type: ignore[call-overload]
+        **kwargs,  # type: ignore[call-overload]  # object-typed kwargs match none of subprocess.run's overloads
     )
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 
 from external_messages_async.cli._app import cli
 from external_messages_async.cli._errors import (
@@ -32,29 +32,13 @@ from external_messages_async.errors import (
 )
 from external_messages_async.testing import FakePortSIPServer, ScriptedResponse
 
-from .conftest import TOKEN
+from ._shared import CHILD_ENV as _ENV
+from ._shared import ROOT, one_error_line, run_list
+from .conftest import PASSWORD, TOKEN
 
-ROOT = Path(__file__).resolve().parents[2]
-CHILD_ENV = {
-    **{
-        name: value
-        for name, value in os.environ.items()
-        if name not in ("PYTHONASYNCIODEBUG", "PYTHONDEVMODE")
-    },
-    "PORTSIP_TOKEN": TOKEN,
-}
+CHILD_ENV = {**_ENV, "PORTSIP_TOKEN": TOKEN}
+
 DEADLINE = 60.0
-
-
-def _list(runner: CliRunner, pbx: FakePortSIPServer, *args: str) -> Result:
-    return runner.invoke(cli, ["list", "--url", pbx.url, "--token", TOKEN, *args])
-
-
-def _one_error_line(result: Result) -> str:
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ")
-    return lines[0]
 
 
 # --- a PBX killed part-way through an export ---------------------------------------
@@ -154,10 +138,10 @@ def test_a_timeout_says_how_many_attempts_over_how_long_and_per_attempt(
 ) -> None:
     pbx.script([ScriptedResponse(hang=True), ScriptedResponse(hang=True)])
 
-    result = _list(runner, pbx, "--timeout", "0.2", "--max-retries", "1")
+    result = run_list(runner, pbx, "--timeout", "0.2", "--max-retries", "1")
 
     assert result.exit_code == EXIT_API_ERROR
-    line = _one_error_line(result)
+    line = one_error_line(result)
     assert re.fullmatch(
         rf"error: no answer from 127\.0\.0\.1:{pbx.port} after 2 attempts "
         r"over \d+\.\d s \(0\.2 s each\)",
@@ -176,7 +160,7 @@ def test_max_retries_sets_how_often_an_unreachable_host_is_tried(
     )
 
     assert result.exit_code == EXIT_API_ERROR
-    line = _one_error_line(result)
+    line = one_error_line(result)
     assert re.match(
         rf"error: cannot reach {url} after 3 attempts over \d+\.\d s: ", line
     )
@@ -187,7 +171,7 @@ def test_max_retries_zero_makes_one_attempt(
 ) -> None:
     pbx.script([ScriptedResponse(status=503), ScriptedResponse(status=503)])
 
-    result = _list(runner, pbx, "--max-retries", "0")
+    result = run_list(runner, pbx, "--max-retries", "0")
 
     assert result.exit_code == EXIT_API_ERROR
     assert len(pbx.requests) == 1
@@ -199,7 +183,7 @@ def test_max_retries_must_not_be_negative(runner: CliRunner) -> None:
     )
 
     assert result.exit_code == EXIT_USAGE
-    assert "--max-retries" in _one_error_line(result)
+    assert "--max-retries" in one_error_line(result)
 
 
 def test_describe_error_counts_attempts_only_when_there_were_several() -> None:
@@ -241,9 +225,9 @@ def test_an_attempt_count_on_the_exception_wins(
 
     monkeypatch.setattr(_run, "run_list", failing)
 
-    result = _list(runner, pbx)
+    result = run_list(runner, pbx)
 
-    assert "after 7 attempts" in _one_error_line(result)
+    assert "after 7 attempts" in one_error_line(result)
 
 
 # --- wording ----------------------------------------------------------------------
@@ -267,7 +251,7 @@ def test_credentials_in_the_url_name_the_flags(runner: CliRunner) -> None:
     )
 
     assert result.exit_code == EXIT_USAGE
-    assert _one_error_line(result) == (
+    assert one_error_line(result) == (
         "error: --url must not carry credentials; pass --token instead (see --help)"
     )
 
@@ -277,10 +261,10 @@ def test_a_404_for_the_collection_names_the_host_and_doubts_it_is_portsip(
 ) -> None:
     pbx.script([ScriptedResponse(status=404)])
 
-    result = _list(runner, pbx)
+    result = run_list(runner, pbx)
 
     assert result.exit_code == EXIT_API_ERROR
-    assert _one_error_line(result) == (
+    assert one_error_line(result) == (
         f"error: 127.0.0.1:{pbx.port} has no /api/external_messages (404): it may "
         "not be a PortSIP PBX, or --url may name the wrong port or path"
     )
@@ -299,10 +283,10 @@ def test_describe_error_of_a_404_without_a_url() -> None:
 def test_a_full_disk_is_one_line_naming_the_file(
     runner: CliRunner, pbx: FakePortSIPServer
 ) -> None:
-    result = _list(runner, pbx, "-o", "/dev/full")
+    result = run_list(runner, pbx, "-o", "/dev/full")
 
     assert result.exit_code == EXIT_API_ERROR
-    assert _one_error_line(result) == (
+    assert one_error_line(result) == (
         "error: cannot write /dev/full: No space left on device"
     )
 
@@ -327,28 +311,16 @@ def test_a_write_error_mid_export_keeps_whole_records_in_the_partial(
 
     monkeypatch.setattr(os, "write", filling)
 
-    result = _list(runner, pbx, "--page-size", "10", "-o", str(out))
+    result = run_list(runner, pbx, "--page-size", "10", "-o", str(out))
 
     assert result.exit_code == EXIT_API_ERROR
-    assert _one_error_line(result) == (
+    assert one_error_line(result) == (
         f"error: cannot write {out}: No space left on device "
         f"(20 messages kept in {out}.partial; --skip 20 resumes after them)"
     )
     kept = (tmp_path / "m.jsonl.partial").read_bytes()
     assert len([orjson.loads(line) for line in kept.splitlines()]) == 20
     assert not out.exists()
-
-
-def test_an_output_in_a_missing_directory_fails_before_any_request(
-    runner: CliRunner, pbx: FakePortSIPServer, tmp_path: Path
-) -> None:
-    out = tmp_path / "missing" / "m.jsonl"
-
-    result = _list(runner, pbx, "-o", str(out))
-
-    assert result.exit_code == EXIT_API_ERROR
-    assert _one_error_line(result).startswith(f"error: cannot write {out}: ")
-    assert pbx.requests == []
 
 
 def test_a_closed_pipe_ends_quietly_with_exit_0(pbx: FakePortSIPServer) -> None:
@@ -401,7 +373,7 @@ def test_table_format_into_a_file_is_refused_in_favour_of_csv_or_jsonl(
     )
 
     assert result.exit_code == EXIT_USAGE
-    assert _one_error_line(result) == (
+    assert one_error_line(result) == (
         "error: --format table is for the terminal; write a file with --format "
         "jsonl or --format csv (see --help)"
     )
@@ -427,7 +399,7 @@ def test_library_warnings_show_as_warning_lines_on_stderr(
 
     pbx.on_list_page = delete_once
 
-    result = _list(runner, pbx, "--format", "jsonl", "--page-size", "100")
+    result = run_list(runner, pbx, "--format", "jsonl", "--page-size", "100")
 
     assert result.exit_code == 0, result.output
     warnings = [
@@ -436,3 +408,69 @@ def test_library_warnings_show_as_warning_lines_on_stderr(
     assert len(warnings) == 1
     assert "count fell from 250 to 245" in warnings[0]
     assert "warning" not in result.stdout
+
+
+def test_a_5xx_after_every_retry_says_how_many_attempts(
+    runner: CliRunner, pbx: FakePortSIPServer
+) -> None:
+    pbx.script([ScriptedResponse(status=503)] * 3)
+
+    result = run_list(runner, pbx, "--max-retries", "2")
+
+    assert result.exit_code == EXIT_API_ERROR
+    assert re.fullmatch(
+        r"error: GET /api/external_messages -> 503.* \(after 3 attempts over \d+\.\d s\)",
+        one_error_line(result),
+    ), result.stderr
+
+
+def test_verbose_shows_each_retry_and_the_login_on_stderr_only(
+    runner: CliRunner, pbx: FakePortSIPServer
+) -> None:
+    pbx.script([ScriptedResponse(status=503)])
+
+    result = runner.invoke(
+        cli,
+        [
+            "list", "--url", pbx.url, "--username", "alice", "--password",
+            PASSWORD, "--limit", "3", "--format", "jsonl", "-v",
+        ],
+    )  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    debug = [line for line in result.stderr.splitlines() if line.startswith("debug:")]
+    assert any("logged in" in line for line in debug)
+    assert any("retrying GET /api/external_messages" in line for line in debug)
+    assert len(result.stdout.splitlines()) == 3
+    assert PASSWORD not in result.output
+
+
+def test_without_verbose_debug_lines_stay_hidden(
+    runner: CliRunner, pbx: FakePortSIPServer
+) -> None:
+    pbx.script([ScriptedResponse(status=503)])
+
+    result = run_list(runner, pbx, "--limit", "3", "--format", "jsonl")
+
+    assert result.exit_code == 0, result.output
+    assert result.stderr == "3 messages written to stdout\n"
+
+
+def test_log_lines_never_show_a_secret(
+    runner: CliRunner, pbx: FakePortSIPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Even a log record that quoted the token would print it as ***."""
+    import logging
+
+    from external_messages_async.cli import _run
+
+    async def chatty(*args: object, **kwargs: object) -> int:
+        logging.getLogger("external_messages_async").debug("token was %s", TOKEN)
+        return 0
+
+    monkeypatch.setattr(_run, "run_list", chatty)
+
+    result = run_list(runner, pbx, "-v")
+
+    assert "debug: token was ***" in result.stderr
+    assert TOKEN not in result.output

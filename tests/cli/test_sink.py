@@ -103,3 +103,17 @@ def test_an_empty_table_says_so_and_other_formats_end_with_nothing() -> None:
     assert encoder_for("table").end(3) == ""
     assert encoder_for("jsonl").end(0) == ""
     assert encoder_for("record").start() == ""
+
+
+def test_a_closed_pipe_is_pointed_at_devnull_so_later_flushes_pass() -> None:
+    """The interpreter flushes stdout at exit; after a closed pipe that must not fail."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    with open(write_end, "w", encoding="utf-8") as stream:
+        sink = Sink("jsonl", stdout=stream)
+
+        with pytest.raises(OutputClosed):
+            sink.write(_message("a"))
+
+        stream.write("more\n")
+        stream.flush()

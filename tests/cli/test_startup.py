@@ -62,3 +62,17 @@ def test_help_and_version_load_neither_the_sdk_nor_rich(flag: str) -> None:
     assert "click" in added
     assert "external_messages_async.cli._app" in added
     assert added & HEAVY == set()
+
+
+@pytest.mark.parametrize(
+    "name", ["__init__", "_app", "_errors", "_format", "_options", "_render", "_run"]
+)
+def test_every_cli_module_has_a_sorted_all_of_names_it_defines(name: str) -> None:
+    import importlib
+
+    module = importlib.import_module(
+        "external_messages_async.cli" + ("" if name == "__init__" else f".{name}")
+    )
+
+    assert module.__all__ == sorted(module.__all__)
+    assert all(hasattr(module, exported) for exported in module.__all__)

@@ -31,13 +31,13 @@ import pytest
 
 from external_messages_async.testing import FakePortSIPServer, Faults
 
+from ._shared import ROOT
 from .conftest import TOKEN
 
 pytestmark = pytest.mark.skipif(
     sys.platform == "win32", reason="pseudo-terminals are POSIX"
 )
 
-ROOT = Path(__file__).resolve().parents[2]
 MESSAGES = 120
 # A child in asyncio debug mode logs slow steps on stderr; rich reads these
 # variables to decide on colour and width, which would make runs differ.
@@ -87,12 +87,18 @@ def _read_until_closed(master: int, deadline: float) -> bytes:
     return b"".join(chunks)
 
 
+def open_terminal() -> tuple[int, int]:
+    """A pseudo-terminal of 80 columns: its master and slave file descriptors."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    return master, slave
+
+
 def run_cli(
     args: list[str], tmp_path: Path, *, stdout_tty: bool, stderr_tty: bool
 ) -> Run:
     """Run the command with stdout and stderr each on a terminal or in a file."""
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    master, slave = open_terminal()
     out_path = tmp_path / "stdout.bin"
     err_path = tmp_path / "stderr.bin"
     with out_path.open("wb") as out_file, err_path.open("wb") as err_file:
@@ -249,8 +255,7 @@ def test_a_table_on_a_terminal_streams_rows_as_pages_arrive(tmp_path: Path) -> N
     server = FakePortSIPServer(
         messages=40, seed=12, token=TOKEN, on_list_page=hold_later_pages
     )
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    master, slave = open_terminal()
     with server.run_in_thread():
         first_ids = [str(m["id"]) for m in server.messages[:10]]
         child = subprocess.Popen(

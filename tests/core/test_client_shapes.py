@@ -48,7 +48,7 @@ async def test_an_ssl_context_reaches_aiohttp(mocked: aioresponses) -> None:
 
     async with ExternalMessagesClient(BASE, token=TOKEN, ssl=context) as client:
         await client.count()
-        connector = client._http._session.connector  # type: ignore[union-attr]
+        connector = client._http.transport.session.connector  # type: ignore[union-attr]
 
     assert _calls(mocked)[0].kwargs["ssl"] is context
     assert connector is not None

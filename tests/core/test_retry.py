@@ -12,6 +12,7 @@ from external_messages_async._retry import (
     backoff_delay,
     decide_retry,
     parse_retry_after,
+    rate_limit_pause,
 )
 
 NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=timezone.utc)
@@ -205,3 +206,29 @@ def test_policy_refuses_bad_settings(field: str, value: object, error: type) -> 
 def test_policy_is_keyword_only_and_frozen() -> None:
     with pytest.raises(TypeError):
         RetryPolicy(3)  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("header", "retried"), [("4.999", True), ("5", True), ("5.001", False)]
+)
+def test_the_retry_after_cap_is_inclusive(header: str, retried: bool) -> None:
+    """Only a Retry-After longer than max_retry_after fails the call at once."""
+    decision = decide_retry(
+        retries_done=0,
+        policy=RetryPolicy(max_retry_after=5.0),
+        status=429,
+        headers={"Retry-After": header},
+    )
+
+    assert decision.retry is retried
+    assert decision.retry_after == float(header)
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "pause"),
+    [(None, None), (0.0, 0.0), (4.5, 4.5), (5.0, 5.0), (5.001, None), (3600.0, None)],
+)
+def test_a_429_pauses_the_client_up_to_and_including_the_cap(
+    retry_after: float | None, pause: float | None
+) -> None:
+    assert rate_limit_pause(retry_after, RetryPolicy(max_retry_after=5.0)) == pause

@@ -29,24 +29,24 @@ def test_the_client_can_be_built_outside_an_event_loop() -> None:
     """No aiohttp session is made in the constructor (it would need a loop)."""
     client = ExternalMessagesClient("https://pbx.example.com:8887", token=TOKEN)
 
-    assert client._http._session is None
+    assert client._http.transport.session is None
     assert client.closed is False
 
 
 async def test_the_own_session_is_made_on_first_use(ok: LoopbackServer) -> None:
     client = ExternalMessagesClient(ok.url, token=TOKEN)
-    assert client._http._session is None
+    assert client._http.transport.session is None
 
     await client.count()
 
-    assert isinstance(client._http._session, aiohttp.ClientSession)
+    assert isinstance(client._http.transport.session, aiohttp.ClientSession)
     await client.aclose()
 
 
 async def test_aclose_closes_the_own_session(ok: LoopbackServer) -> None:
     client = ExternalMessagesClient(ok.url, token=TOKEN)
     await client.count()
-    session = client._http._session
+    session = client._http.transport.session
     assert session is not None
 
     await client.aclose()
@@ -58,7 +58,7 @@ async def test_aclose_closes_the_own_session(ok: LoopbackServer) -> None:
 async def test_async_with_exit_closes_the_own_session(ok: LoopbackServer) -> None:
     async with ExternalMessagesClient(ok.url, token=TOKEN) as client:
         await client.count()
-        session = client._http._session
+        session = client._http.transport.session
         assert session is not None
 
     assert session.closed
@@ -77,7 +77,7 @@ async def test_async_with_exit_closes_on_an_exception(ok: LoopbackServer) -> Non
         await fail_inside()
 
     assert client.closed
-    assert client._http._session is None
+    assert client._http.transport.session is None
 
 
 async def test_closing_twice_is_harmless(ok: LoopbackServer) -> None:
@@ -95,7 +95,7 @@ async def test_closing_an_unused_client_makes_no_session() -> None:
 
     await client.aclose()
 
-    assert client._http._session is None
+    assert client._http.transport.session is None
     assert client.closed
 
 
@@ -144,7 +144,7 @@ async def test_a_borrowed_session_is_never_closed(ok: LoopbackServer) -> None:
         assert not borrowed.closed
         async with borrowed.get(ok.url + "/still-usable") as response:
             assert response.status == 200
-        assert client._http._session is None
+        assert client._http.transport.session is None
 
 
 async def test_a_borrowed_session_carries_the_requests(ok: LoopbackServer) -> None:
@@ -153,7 +153,7 @@ async def test_a_borrowed_session_carries_the_requests(ok: LoopbackServer) -> No
 
         await client.count()
 
-        assert client._http._session is borrowed
+        assert client._http.transport.session is borrowed
         await client.aclose()
 
 

@@ -118,7 +118,7 @@ async def test_a_failing_auth_close_still_closes_the_pool(
     caplog.set_level(logging.DEBUG, logger="external_messages_async")
     client = ExternalMessagesClient(server.url, auth=RotatingAuth(fail_close=True))
     await client.count()
-    session = client._http._session
+    session = client._http.transport.session
 
     await client.aclose()
 

@@ -144,7 +144,7 @@ def client_for(url: str, **options: Any) -> ExternalMessagesClient:
 
 def acquired(client: ExternalMessagesClient) -> int:
     """Connections checked out of the client's pool right now (0 without a pool)."""
-    session = client._http._session
+    session = client._http.transport.session
     if session is None or session.connector is None:
         return 0
     return len(session.connector._acquired)  # type: ignore[attr-defined]

@@ -57,7 +57,7 @@ async def assert_nothing_left(
         await settle()
         gc.collect()
     assert [str(w.message) for w in caught] == []
-    assert client._http._session is None
+    assert client._http.transport.session is None
     assert other_tasks(before) == set()
 
 

@@ -348,7 +348,7 @@ async def test_huge_body_is_refused_by_the_size_cap_without_reading_it(
 async def test_default_size_cap_is_a_few_megabytes() -> None:
     client = client_for("http://127.0.0.1:9")
 
-    assert 1024 * 1024 <= client._http.max_response_bytes <= 16 * 1024 * 1024
+    assert 1024 * 1024 <= client._http.transport.max_response_bytes <= 16 * 1024 * 1024
     await client.aclose()
 
 

@@ -78,6 +78,13 @@ def bench(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def bench_scan(session: nox.Session) -> None:
+    """scan() against list() at 0 and 5 ms; not part of the default run."""
+    _install(session, "bench")
+    session.run("python", "benchmarks/scan.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def startup(session: nox.Session) -> None:
     """Start-up costs of the command and the pytest plugin; not in the default run."""
     _install(session, "test")

@@ -72,6 +72,13 @@ nitpick_ignore = [
     # What MessagePager.pages() returns: an async iterator of pages with
     # aclose(), described there; the class itself is not public.
     ("py:class", "external_messages_async._pagination.PageWalk"),
+    # The same for scans and change feeds (described in MessageScan.pages()
+    # and ChangeFeed.pages()), and the page record ScanStats.add() takes.
+    ("py:class", "external_messages_async._keywalk.ScanPages"),
+    ("py:class", "external_messages_async._keywalk.FetchKeyPage"),
+    ("py:class", "FetchKeyPage"),
+    ("py:class", "external_messages_async._changes.ChangePages"),
+    ("py:class", "external_messages_async._scan.Step"),
     # orjson publishes no Sphinx inventory to link to.
     ("py:exc", "orjson.JSONDecodeError"),
 ]

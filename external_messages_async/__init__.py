@@ -12,15 +12,19 @@ a stand-in PBX for tests lives in :mod:`external_messages_async.testing`.
 """
 
 from ._auth import Auth, AuthTransport, RawResponse, TokenAuth, TokenProviderAuth
+from ._changes import ChangeFeed, Checkpoint
 from ._client import ExternalMessagesClient, WithRawResponse
 from ._converter import make_converter
 from ._filters import build_filter, quote_literal
+from ._keywalk import MessageScan
 from ._login import LoginFlow, PasswordAuth
 from ._models import DeliveryStatus, Direction, ExternalMessage, MessageType, Page
 from ._pagination import MessagePager, WalkStats
 from ._response import APIResponse
 from ._retry import RetryPolicy
+from ._scan import ScanStats
 from ._version import __version__
+from ._watch import MessageWatch
 from .errors import (
     APIConnectionError,
     APIStatusError,
@@ -47,6 +51,8 @@ __all__ = [
     "AuthTransport",
     "AuthenticationError",
     "BadRequestError",
+    "ChangeFeed",
+    "Checkpoint",
     "ClientStateError",
     "DeliveryStatus",
     "Direction",
@@ -56,7 +62,9 @@ __all__ = [
     "ExternalMessagesError",
     "LoginFlow",
     "MessagePager",
+    "MessageScan",
     "MessageType",
+    "MessageWatch",
     "NotFoundError",
     "Page",
     "PagingError",
@@ -66,6 +74,7 @@ __all__ = [
     "RawResponse",
     "ResponseDecodeError",
     "RetryPolicy",
+    "ScanStats",
     "ServerError",
     "TokenAuth",
     "TokenProviderAuth",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import ssl as ssl_module
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Literal, overload
 
@@ -15,8 +16,10 @@ from yarl import URL
 from ._attempts import HTTPSession
 from ._auth import Auth, TokenAuth, TokenProviderAuth
 from ._bulk import DEFAULT_GET_MANY_CONCURRENCY, fetch_many
+from ._changes import DEFAULT_LOOKBACK, ChangeFeed, Checkpoint
 from ._checks import check_bool, check_int, check_timeout
 from ._converter import decode_json, structure_message, structure_page
+from ._keywalk import FetchKeyPage, MessageScan
 from ._limiter import Limiter
 from ._login import LoginFlow, PasswordAuth
 from ._logs import configure_logging_from_env
@@ -32,6 +35,7 @@ from ._response import APIResponse
 from ._retry import RetryPolicy, check_retry
 from ._transport import DEFAULT_MAX_RESPONSE_BYTES, Transport
 from ._urls import api_root, collection_url, item_url, proxy_url
+from ._watch import MessageWatch
 from .errors import ClientStateError, ExternalMessagesError
 
 __all__ = ["ExternalMessagesClient", "WithRawResponse"]
@@ -501,6 +505,174 @@ class ExternalMessagesClient:
             limit=limit,
             skip=skip,
             concurrency=concurrency,
+        )
+
+    def _key_fetch(self, search: str | None) -> FetchKeyPage:
+        _optional_str("search", search)
+        base = {} if search is None else {"search": search}
+
+        async def fetch(
+            filter: str, orderby: str, top: int, skip: int
+        ) -> Page[ExternalMessage]:
+            query = {
+                **base,
+                "filter": filter,
+                "orderby": orderby,
+                "skip": str(skip),
+                "top": str(top),
+            }
+            return structure_page(
+                await self._get_json(self._collection, query), skip=skip
+            )
+
+        return fetch
+
+    def scan(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        filter: str | None = None,
+        search: str | None = None,
+        page_size: int = MAX_PAGE_SIZE,
+        concurrency: int = 1,
+    ) -> MessageScan:
+        """Read every message with ``since <= created_at < until`` exactly once, oldest first.
+
+        Unlike :meth:`list`, which pages by offset, a scan walks by key: each
+        request asks for the messages after the last one read (a filter on
+        ``created_at`` and ``orderby=created_at asc``). So every message in
+        range that exists for the whole scan is yielded exactly once,
+        whatever is inserted or deleted meanwhile, even when many share one
+        second. Messages without ``created_at`` cannot be scanned: they are
+        counted in ``scan.stats.without_created_at``. See
+        :class:`MessageScan` for the details::
+
+            start = datetime(2024, 5, 1, tzinfo=timezone.utc)
+            async with client.scan(since=start) as scan:
+                async for message in scan:
+                    ...
+
+        Args:
+            since: The first instant, inclusive, timezone-aware; ``None``
+                starts at the oldest message.
+            until: The end, exclusive, timezone-aware; ``None`` reads to the
+                newest message, including ones created during the scan.
+            filter: An OData filter ANDed with the key range, sent verbatim.
+            search: A free-text search, sent verbatim.
+            page_size: Messages per request, 1 to 100.
+            concurrency: Time slices walked at once, ``>= 1``; slices of
+                about 8 pages, balanced by count, yielded in order.
+
+        Returns:
+            The scan: an async iterator and async context manager with
+            ``.pages()`` and ``.stats``.
+
+        Raises:
+            TypeError: An argument has the wrong type.
+            ValueError: ``since`` or ``until`` is naive, ``since`` is not
+                before ``until``, or ``page_size`` or ``concurrency`` is out
+                of range.
+        """
+        return MessageScan(
+            self._key_fetch(search),
+            since=since,
+            until=until,
+            filter=filter,
+            page_size=page_size,
+            concurrency=concurrency,
+        )
+
+    def changes(
+        self,
+        checkpoint: Checkpoint | None = None,
+        *,
+        since: datetime | None = None,
+        lookback: timedelta = DEFAULT_LOOKBACK,
+        page_size: int = MAX_PAGE_SIZE,
+    ) -> ChangeFeed:
+        """Read what changed since the last run: new messages and recent delivery changes.
+
+        The feed yields every message created at or after the checkpoint's
+        high-water mark minus ``lookback`` (on a first run: from ``since``,
+        or everything), oldest first and at least once; upsert them by id.
+        After a complete run, ``feed.checkpoint`` is the checkpoint to save
+        for the next one; a run cut short leaves it ``None``, so the previous
+        checkpoint stays valid. See :class:`ChangeFeed`::
+
+            async with client.changes(Checkpoint.from_json(saved)) as feed:
+                async for message in feed:
+                    upsert(message)
+            saved = feed.checkpoint.to_json()
+
+        Args:
+            checkpoint: The previous run's checkpoint, or ``None`` for a first run.
+            since: Where a first run starts, timezone-aware; ``None`` reads
+                everything. Ignored with a checkpoint.
+            lookback: How far before the checkpoint to read again, to catch
+                delivery changes and late messages; zero skips what was read.
+            page_size: Messages per request, 1 to 100.
+
+        Returns:
+            The feed: an async iterator and async context manager with
+            ``.pages()``, ``.checkpoint`` and ``.stats``.
+
+        Raises:
+            TypeError: An argument has the wrong type.
+            ValueError: ``since`` is naive, ``lookback`` is negative or
+                ``page_size`` is out of range.
+        """
+        return ChangeFeed(
+            self._key_fetch(None),
+            checkpoint=checkpoint,
+            since=since,
+            lookback=lookback,
+            page_size=page_size,
+        )
+
+    def watch(
+        self,
+        *,
+        since: datetime | None = None,
+        poll_interval: float = 5.0,
+        updates: bool = False,
+    ) -> MessageWatch:
+        """Yield each new message once, as it appears, forever.
+
+        The watch polls with the change-feed machinery: it waits longer while
+        nothing comes (up to ``poll_interval``), drops ids it already yielded
+        (remembering the last 10 000), logs and outlives connection errors,
+        5xx and 429 answers, and raises on authentication and permission
+        errors. ``break``, ``aclose()`` or cancelling the task stop it at
+        once. See :class:`MessageWatch`::
+
+            async with client.watch() as watch:
+                async for message in watch:
+                    if message.direction == "IN":
+                        await reply_to(message)
+
+        Args:
+            since: Yield messages created from this instant on,
+                timezone-aware; ``None`` yields only messages newer than the
+                PBX's newest when the watch starts.
+            poll_interval: The longest wait between polls, in seconds.
+            updates: Also yield a recent message again when its ``delivery``
+                or ``reason`` changed.
+
+        Returns:
+            The watch: an endless async iterator and async context manager.
+
+        Raises:
+            TypeError: An argument has the wrong type.
+            ValueError: ``since`` is naive or ``poll_interval`` is not a
+                positive, finite number.
+        """
+        return MessageWatch(
+            self._key_fetch(None),
+            retry=self.retry,
+            since=since,
+            poll_interval=poll_interval,
+            updates=updates,
         )
 
     @overload

@@ -1,7 +1,8 @@
 """Walking the collection across pages with ``skip``, ``top`` and ``count``.
 
-The decisions (how many to ask for next, when the walk is over, which items
-were already seen) are pure; :class:`MessagePager` is the async shell.
+The decisions (which pages to request, what each page yields, when the walk is
+over) are pure and live in :mod:`._planner`; :class:`PageWalk` is the asyncio
+shell that sends the requests, and :class:`MessagePager` the public iterator.
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ import contextlib
 import logging
 import weakref
 from collections import deque
-from collections.abc import Callable, Coroutine, Iterable, Iterator
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence, Set
 from typing import Any, cast
 
 import attrs
 
 from ._checks import check_int
 from ._models import ExternalMessage, Page
+from ._planner import Request, Step, WalkState, accept, fresh_items, plan
 from .errors import ExternalMessagesError
 
 __all__ = [
@@ -30,8 +32,6 @@ __all__ = [
     "WalkStats",
     "check_concurrency",
     "check_list_args",
-    "next_top",
-    "walk_done",
 ]
 
 logger = logging.getLogger("external_messages_async")
@@ -80,36 +80,6 @@ def check_concurrency(concurrency: int) -> None:
     check_int("concurrency", concurrency, 1)
 
 
-def next_top(page_size: int, limit: int | None, yielded: int) -> int:
-    """Return how many items to ask for next; 0 means the limit is reached.
-
-    Args:
-        page_size: The walk's page size.
-        limit: The walk's limit, or ``None``.
-        yielded: Items yielded so far.
-
-    Returns:
-        The ``top`` for the next request, never more than what is still needed.
-    """
-    if limit is None:
-        return page_size
-    return max(0, min(page_size, limit - yielded))
-
-
-def walk_done(next_skip: int, count: int, returned: int) -> bool:
-    """Decide whether the walk is over after a page.
-
-    Args:
-        next_skip: The offset after the page (its ``skip`` plus items returned).
-        count: The total the server gave with the page.
-        returned: How many items the page held.
-
-    Returns:
-        ``True`` when the page was empty or ``next_skip`` reached ``count``.
-    """
-    return returned == 0 or next_skip >= count
-
-
 class RecentIds:
     """Remembers the most recent ids of a walk, to drop ones seen before.
 
@@ -130,7 +100,29 @@ class RecentIds:
     def __contains__(self, message_id: object) -> bool:
         return message_id in self._ids
 
-    def fresh(self, items: Iterable[ExternalMessage]) -> list[ExternalMessage]:
+    @property
+    def ids(self) -> Set[str]:
+        """The ids remembered now (a live view: read it, do not change it)."""
+        return self._ids
+
+    def remember(self, items: Iterable[ExternalMessage]) -> None:
+        """Remember the ids of items yielded, forgetting the oldest beyond the window.
+
+        Args:
+            items: Items just yielded, none of them seen before.
+        """
+        ids = [item.id for item in items]
+        if None in ids:
+            ids = [message_id for message_id in ids if message_id is not None]
+        # Items without an id were filtered out just above.
+        self._ids.update(cast("list[str]", ids))
+        order = self._order
+        order.extend(cast("list[str]", ids))
+        excess = len(order) - self._window
+        if excess > 0:
+            self._ids.difference_update([order.popleft() for _ in range(excess)])
+
+    def fresh(self, items: Sequence[ExternalMessage]) -> list[ExternalMessage]:
         """Return the items not seen before, and remember them.
 
         Args:
@@ -139,33 +131,8 @@ class RecentIds:
         Returns:
             The items whose id is new.
         """
-        items = list(items)
-        # Checked for None below before any set operation.
-        ids = cast("list[str]", [item.id for item in items])
-        known = self._ids
-        before = len(known)
-        if None not in ids and known.isdisjoint(ids):
-            # The common case, a page of new ids, done set-wise.
-            known.update(ids)
-            if len(known) == before + len(ids):
-                order = self._order
-                order.extend(ids)
-                excess = len(order) - self._window
-                if excess > 0:
-                    known.difference_update([order.popleft() for _ in range(excess)])
-                return items
-            known.difference_update(ids)  # a page repeating itself: one by one
-        fresh = []
-        for item in items:
-            message_id = item.id
-            if message_id is not None:
-                if message_id in self._ids:
-                    continue
-                self._ids.add(message_id)
-                self._order.append(message_id)
-                if len(self._order) > self._window:
-                    self._ids.discard(self._order.popleft())
-            fresh.append(item)
+        fresh = fresh_items(items, self._ids)
+        self.remember(fresh)
         return fresh
 
 
@@ -234,6 +201,13 @@ class MessagePager:
     pages are held, and requests are planned assuming full pages: a page that
     comes back short has its gap requested again, so nothing is lost.
 
+    A server that caps pages below ``page_size`` shows its cap with the first
+    page shorter than asked for while more remain; later requests ask for that
+    cap, so 200 messages at a cap of 30 take 7 requests. A server that ignores
+    ``skip`` (two full pages in a row holding only ids already yielded, while
+    ``count`` did not grow by as many) ends the walk with ``PagingError``
+    (``ignored="skip"``) instead of being walked for ever.
+
     Stopping early: the window's requests are cancelled as soon as the walk
     ends (the last page, ``limit``, an error, or the consumer's task being
     cancelled). When the consumer leaves the loop with ``break`` or an
@@ -255,6 +229,8 @@ class MessagePager:
     package's own class, such as :class:`~external_messages_async.errors.ServerError`)
     carries ``resume_skip``: the ``skip`` to start a new walk from, every item
     before it having been yielded. :attr:`WalkStats.next_skip` holds the same.
+    The decisions behind all this are pure functions in ``_planner.py``
+    (explained in the paging explanation page).
 
     Args:
         fetch_page: Fetches ``(skip, top)`` and returns the page.
@@ -358,17 +334,6 @@ class ItemIterator:
         await self._walk.aclose()
 
 
-class _Pending:
-    """One request of the window: where it starts, how many it asks for."""
-
-    __slots__ = ("skip", "task", "top")
-
-    def __init__(self, skip: int, top: int, task: asyncio.Task[Page[ExternalMessage]]):
-        self.skip = skip
-        self.top = top
-        self.task = task
-
-
 def _retrieve(task: asyncio.Task[Any]) -> None:
     """Mark a request's error as seen: a cancelled walk never awaits it."""
     if not task.cancelled():
@@ -379,7 +344,9 @@ class PageWalk:
     """One walk over the pages: an async iterator of pages.
 
     Made by :meth:`MessagePager.pages`; see :class:`MessagePager` for the rules.
-    Its requests in flight are cancelled when the walk ends, on
+    The decisions are :func:`~._planner.plan` and :func:`~._planner.accept`;
+    this shell sends the requests they ask for (in the caller's task when the
+    walk is sequential, as tasks in a window) and remembers the ids yielded. Its requests in flight are cancelled when the walk ends, on
     :meth:`aclose`, and when the iterator is dropped.
 
     Args:
@@ -403,16 +370,13 @@ class PageWalk:
     ) -> None:
         self._fetch_page = fetch_page
         self._tasks = tasks if tasks is not None else set()
-        self._page_size = page_size
-        self._limit = limit
-        self._concurrency = concurrency
-        self.stats = WalkStats(next_skip=skip)
+        self._state = WalkState.start(
+            page_size=page_size, limit=limit, skip=skip, concurrency=concurrency
+        )
         self._seen = RecentIds()
-        self._cursor = skip
-        self._frontier = skip
-        self._count: int | None = None
-        self._window: deque[_Pending] = deque()
-        self._done = False
+        #: The window's requests running as tasks, by offset.
+        self._running: dict[int, asyncio.Task[Page[ExternalMessage]]] = {}
+        self.stats = WalkStats(next_skip=skip)
         #: Whether the walk was closed before its end.
         self.closed = False
 
@@ -420,26 +384,37 @@ class PageWalk:
         return self
 
     async def __anext__(self) -> Page[ExternalMessage]:
-        while not self._done:
-            top = next_top(self._page_size, self._limit, self.stats.items)
-            if top == 0:
+        while True:
+            self._state, requests = plan(self._state)
+            if self._state.done:
                 self._finish()
-                break
+                raise StopAsyncIteration
+            head = self._state.head
             try:
-                page = await self._next_page(top)
+                if self._state.sequential:
+                    page = await self._fetch_page(head.skip, head.top)
+                else:
+                    for request in requests:
+                        self._start(request)
+                    page = await self._running.pop(head.skip)
+                step = accept(self._state, page, self._seen.ids)
+                while step.refetch is not None:
+                    page = await self._fetch_page(step.refetch.skip, step.refetch.top)
+                    step = accept(step.state, page, self._seen.ids)
             except BaseException as exc:
                 self._finish()
                 if isinstance(exc, ExternalMessagesError):
-                    exc.resume_skip = self._cursor
+                    if exc.resume_skip is None:
+                        exc.resume_skip = self._state.cursor
+                    self.stats.next_skip = exc.resume_skip
                 raise
-            fresh = self._take(page)
-            if fresh:
-                return attrs.evolve(page, items=fresh)
-        raise StopAsyncIteration
+            self._take(step)
+            if step.items:
+                return attrs.evolve(page, items=step.items)
 
     async def aclose(self) -> None:
         """End the walk: cancel its requests in flight and wait for them."""
-        tasks = [pending.task for pending in self._window]
+        tasks = list(self._running.values())
         self._finish(closed=True)
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -447,99 +422,41 @@ class PageWalk:
     def __del__(self) -> None:
         # `async for` does not close an iterator left by `break`; CPython drops
         # it at once, and this stops its requests without waiting for them.
-        if self._window:
+        if self._running:
             # RuntimeError: the event loop is already closed.
             with contextlib.suppress(RuntimeError):
                 self._finish()
 
     def _finish(self, *, closed: bool = False) -> None:
-        self._done = True
+        self._state = self._state.stopped()
         self.closed = self.closed or closed
-        while self._window:
-            self._window.popleft().task.cancel()
+        running, self._running = self._running, {}
+        for task in running.values():
+            task.cancel()
 
-    async def _next_page(self, top: int) -> Page[ExternalMessage]:
-        if self._concurrency == 1 or self._count is None:
-            return await self._fetch_page(self._cursor, top)
-        window = self._window
-        expected = window[0].skip if window else self._frontier
-        if self._cursor < expected:
-            # A short page left a gap before the pages already requested.
-            self._window.appendleft(
-                self._start(self._cursor, min(top, expected - self._cursor))
-            )
-        self._fill()
-        pending = window.popleft()
-        page = await pending.task
-        if page.count < self._count:
-            # Served before the page just taken, which saw more messages:
-            # ones created in between may have pushed that page's last items
-            # into this page's range after this page was answered. Asked again
-            # now, it is served after that page, as in a sequential walk.
-            page = await self._fetch_page(pending.skip, pending.top)
-        return page
-
-    def _fill(self) -> None:
-        window = self._window
-        self._frontier = max(self._frontier, self._cursor)
-        planned = sum(pending.top for pending in window)
-        while len(window) < self._concurrency:
-            if self._count is not None and self._frontier >= self._count:
-                return
-            top = self._page_size
-            if self._limit is not None:
-                top = min(top, self._limit - self.stats.items - planned)
-                if top <= 0:
-                    return
-            window.append(self._start(self._frontier, top))
-            self._frontier += top
-            planned += top
-
-    def _start(self, skip: int, top: int) -> _Pending:
+    def _start(self, request: Request) -> None:
         task = asyncio.get_running_loop().create_task(
-            self._fetch_page(skip, top), name=f"external_messages_async skip={skip}"
+            self._fetch_page(request.skip, request.top),
+            name=f"external_messages_async skip={request.skip}",
         )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         task.add_done_callback(_retrieve)
-        return _Pending(skip, top, task)
+        self._running[request.skip] = task
 
-    def _take(self, page: Page[ExternalMessage]) -> list[ExternalMessage]:
-        """Account for a page in order; return its items to yield."""
+    def _take(self, step: Step) -> None:
+        """Adopt a step's state: remember its ids, update the stats."""
+        state = self._state = step.state
+        self._seen.remember(step.items)
+        if step.warning is not None:
+            logger.warning(step.warning)
         stats = self.stats
-        stats.pages += 1
-        if stats.first_count is None:
-            stats.first_count = page.count
-        elif stats.last_count is not None and page.count < stats.last_count:
-            stats.count_decreased = True
-            logger.warning(
-                "count fell from %d to %d during the walk at skip=%d: messages "
-                "deleted meanwhile may have shifted others past the walk",
-                stats.last_count, page.count, page.skip,
-            )  # fmt: skip
-        stats.last_count = self._count = page.count
-        items = page.items
-        overlap = self._cursor - page.skip
-        if overlap > 0:
-            items = items[overlap:]
-        fresh = self._seen.fresh(items)
-        stats.duplicates_dropped += len(items) - len(fresh)
-        end = page.skip + len(page.items)
-        if self._limit is not None and len(fresh) > self._limit - stats.items:
-            # The server sent more than asked for: resume right after the
-            # last item yielded, not after the ones cut off.
-            fresh = fresh[: self._limit - stats.items]
-            last = fresh[-1]
-            end = (
-                page.skip
-                + max(overlap, 0)
-                + next(index for index, item in enumerate(items) if item is last)
-                + 1
-            )
-        self._cursor = max(self._cursor, end)
-        stats.next_skip = self._cursor
-        stats.items += len(fresh)
-        limit_reached = self._limit is not None and stats.items >= self._limit
-        if limit_reached or walk_done(self._cursor, page.count, len(page.items)):
+        stats.pages = state.pages
+        stats.items = state.yielded
+        stats.duplicates_dropped = state.duplicates_dropped
+        stats.first_count = state.first_count
+        stats.last_count = state.count
+        stats.count_decreased = state.count_decreased
+        stats.next_skip = state.cursor
+        if state.done:
             self._finish()
-        return fresh

@@ -35,6 +35,7 @@ PYTHON: list[Entry] = [
         "library/asyncio-task.html",
     ),
     *_py("asyncio.Task asyncio.TaskGroup", "class", "library/asyncio-task.html"),
+    *_py("asyncio.Event", "class", "library/asyncio-sync.html"),
     *_py(
         "asyncio.CancelledError asyncio.TimeoutError",
         "exception",

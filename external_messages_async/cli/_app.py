@@ -404,3 +404,10 @@ def serve(
 def main() -> None:
     """Run the ``external-messages`` command with ``sys.argv``; always exits."""
     cli.main(prog_name="external-messages")
+
+
+# Commands in their own modules, registered here (imported last: they use the
+# shared option helpers, not this module).
+from ._watch import watch  # noqa: E402
+
+cli.add_command(watch)

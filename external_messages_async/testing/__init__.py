@@ -4,7 +4,9 @@
 HTTP with realistic seeded data (:func:`generate_messages`), real login and
 bearer-token checks, an OData filter, search and ordering, and knobs for the
 failures a client must survive: random :class:`Faults` and one-off
-:class:`ScriptedResponse` answers. Every request is kept as a
+:class:`ScriptedResponse` answers. Its data can change while a client reads
+it: messages arrive (stamped by a :class:`ServerClock` the test moves), change
+delivery state and disappear. Every request is kept as a
 :class:`RecordedRequest`. It works on plain JSON and does not use the client.
 
 Installing this package also gives pytest a ``portsip_server`` fixture (see
@@ -34,9 +36,10 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ._clock import ServerClock
     from ._data import MESSAGE_FIELDS, generate_messages
     from ._faults import Faults, ScriptedResponse
-    from ._server import FakePortSIPServer, ListPageHook
+    from ._server import FakePortSIPServer, ListPageHook, RequestHook
     from ._wire import RecordedRequest
 
 __all__ = [
@@ -45,7 +48,9 @@ __all__ = [
     "ListPageHook",
     "MESSAGE_FIELDS",
     "RecordedRequest",
+    "RequestHook",
     "ScriptedResponse",
+    "ServerClock",
     "generate_messages",
 ]
 
@@ -57,7 +62,9 @@ _HOMES = {
     "Faults": "._faults",
     "ListPageHook": "._server",
     "RecordedRequest": "._wire",
+    "RequestHook": "._server",
     "ScriptedResponse": "._faults",
+    "ServerClock": "._clock",
     "generate_messages": "._data",
 }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import random
+from collections.abc import Container, Mapping
 from typing import Any
 
 from ._odata import parse_rfc3339
@@ -210,8 +211,96 @@ def _created(message: dict[str, Any]) -> dt.datetime:
     return parse_rfc3339(message["created_at"]) or _NEWEST
 
 
+def _configs(rng: random.Random) -> list[dict[str, str]]:
+    return [
+        {
+            "config_id": base64.b64encode(str(_FIRST_ID - 1000 - i).encode()).decode(),
+            "channel_name": name,
+            "brand": brand,
+            "msg_type": msg_type,
+            "did": _phone(rng),
+        }
+        for i, (name, brand, msg_type) in enumerate(_CHANNELS)
+    ]
+
+
+def message_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Check field values given by name, writing datetimes as PortSIP does.
+
+    Args:
+        fields: Values by field name; a ``created_at`` datetime is written with
+            :func:`format_rfc3339`, anything else is kept as it is.
+
+    Returns:
+        The fields, ready to store in a message dict.
+
+    Raises:
+        TypeError: If a name is not one of :data:`MESSAGE_FIELDS`.
+        ValueError: If ``created_at`` is a naive datetime.
+    """
+    unknown = sorted(set(fields) - set(MESSAGE_FIELDS))
+    if unknown:
+        raise TypeError(
+            f"unknown message field(s) {', '.join(unknown)}; "
+            f"known: {', '.join(MESSAGE_FIELDS)}"
+        )
+    result = dict(fields)
+    created_at = result.get("created_at")
+    if isinstance(created_at, dt.datetime):
+        if created_at.utcoffset() is None:
+            raise ValueError(f"created_at must be timezone-aware, got {created_at!r}")
+        result["created_at"] = format_rfc3339(created_at)
+    return result
+
+
+def format_rfc3339(when: dt.datetime) -> str:
+    """Write an aware datetime as PortSIP does: UTC with ``Z``.
+
+    Args:
+        when: The time; its fraction is kept only when not zero.
+
+    Returns:
+        E.g. ``"2024-07-01T12:00:00Z"`` or ``"2024-07-01T12:00:00.250000Z"``.
+    """
+    utc = when.astimezone(dt.timezone.utc)
+    fraction = f".{utc.microsecond:06d}" if utc.microsecond else ""
+    return utc.strftime("%Y-%m-%dT%H:%M:%S") + fraction + "Z"
+
+
+class MessageMaker:
+    """Makes realistic messages one at a time, for messages added at run time.
+
+    They use the channels of ``generate_messages(n, seed)`` and continue its
+    ID sequence, from a random stream of their own.
+
+    Args:
+        seed: The seed of the generated data they join.
+        first_index: Where the ID sequence continues, e.g. how many were generated.
+    """
+
+    def __init__(self, seed: int, first_index: int) -> None:
+        self._configs = _configs(random.Random(seed))
+        self._rng = random.Random(f"added-{seed}")
+        self._index = first_index
+
+    def make(self, taken: Container[Any]) -> dict[str, Any]:
+        """Make one message whose ID is not in ``taken``.
+
+        Args:
+            taken: IDs already in use.
+
+        Returns:
+            A new message dict with all 17 fields.
+        """
+        while True:
+            message = _one(self._rng, self._index, self._configs)
+            self._index += 1
+            if message["id"] not in taken:
+                return message
+
+
 def generate_messages(
-    n: int, seed: int = 0, *, sparse: bool = True
+    n: int, seed: int = 1, *, sparse: bool = True
 ) -> list[dict[str, Any]]:
     """Generate ``n`` realistic external messages, the same ones for the same seed.
 
@@ -245,16 +334,7 @@ def generate_messages(
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
     rng = random.Random(seed)
-    configs = [
-        {
-            "config_id": base64.b64encode(str(_FIRST_ID - 1000 - i).encode()).decode(),
-            "channel_name": name,
-            "brand": brand,
-            "msg_type": msg_type,
-            "did": _phone(rng),
-        }
-        for i, (name, brand, msg_type) in enumerate(_CHANNELS)
-    ]
+    configs = _configs(rng)
     messages = [_one(rng, index, configs) for index in range(n)]
     if sparse:
         for message in messages:

@@ -7,7 +7,7 @@ import inspect
 import time
 import urllib.parse
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from aiohttp import web
@@ -15,11 +15,9 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from ._auth import Outcome
 from ._faults import FaultKind, ScriptedResponse, draw_fault
+from ._state import ServerState
 from ._store import QueryError, parse_list_query
 from ._wire import PROXY_500_PAGE, RecordedRequest, error_body, error_code
-
-if TYPE_CHECKING:
-    from ._server import FakePortSIPServer
 
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _DATA_PREFIXES = ("/api/external_messages/", "/api/user/external_messages/")
@@ -62,18 +60,23 @@ def _render(script: ScriptedResponse) -> tuple[bytes, str]:
 
 
 class Handlers:
-    """Serve a FakePortSIPServer's state over HTTP.
+    """Serve a fake server's state over HTTP.
 
     Args:
-        server: The server whose messages, tokens, faults and scripts are used.
+        state: The messages, tokens, knobs and records to serve and update.
     """
 
-    def __init__(self, server: FakePortSIPServer) -> None:
-        self._server = server
+    def __init__(self, state: ServerState) -> None:
+        self._state = state
 
     def make_app(self) -> web.Application:
+        """Build the aiohttp application.
+
+        Returns:
+            The application, with PortSIP's data and login routes.
+        """
         app = web.Application(
-            middlewares=[self._middleware], client_max_size=self._server._max_body_bytes
+            middlewares=[self._middleware], client_max_size=self._state.max_body_bytes
         )
         for prefix in ("/api", "/api/user"):
             app.router.add_get(
@@ -106,47 +109,44 @@ class Handlers:
             failure: web.HTTPException | None = exc
         else:
             failure = None
-        self._server.requests.append(
-            RecordedRequest(
-                method=request.method,
-                path=request.path,
-                raw_path=request.rel_url.raw_path,
-                query=dict(request.query.items()),
-                headers=CIMultiDictProxy(CIMultiDict(request.headers)),
-                body=body,
-                received_at=received_at,
-            )
+        recorded = RecordedRequest(
+            method=request.method,
+            path=request.path,
+            raw_path=request.rel_url.raw_path,
+            query=dict(request.query.items()),
+            headers=CIMultiDictProxy(CIMultiDict(request.headers)),
+            body=body,
+            received_at=received_at,
         )
-        self._server.in_flight += 1
-        self._server.max_in_flight = max(
-            self._server.max_in_flight, self._server.in_flight
-        )
+        self._state.enter(recorded)
         try:
             if failure is not None:
                 raise failure
-            return await self._dispatch(request, handler)
+            return await self._dispatch(request, handler, recorded)
         except web.HTTPException as exc:
             response = _error(exc.status, error_code(exc.status), exc.reason)
             if "Allow" in exc.headers:
                 response.headers["Allow"] = exc.headers["Allow"]
             return response
         finally:
-            self._server.in_flight -= 1
+            self._state.leave()
 
     async def _dispatch(
-        self, request: web.Request, handler: _Handler
+        self, request: web.Request, handler: _Handler, recorded: RecordedRequest
     ) -> web.StreamResponse:
         is_data = (request.match_info.route.name or "").startswith("data")
-        for script in self._server._scripts:
-            if script.matches(request.path, is_data=is_data):
-                self._server._scripts.remove(script)
-                return await self._play(script, request, handler)
-        faults = self._server._faults
+        script = self._state.take_script(request.path, is_data=is_data)
+        if script is None and self._state.on_request is not None:
+            answer = self._state.on_request(recorded)
+            script = await answer if inspect.isawaitable(answer) else answer
+        if script is not None:
+            return await self._play(script, request, handler)
+        faults = self._state.faults
         if not (is_data or faults.apply_to_auth):
             return await handler(request)
         if faults.latency and await self._sleep(faults.latency):
             return self._drop(request)
-        kind = draw_fault(faults, self._server._rng)
+        kind = draw_fault(faults, self._state.rng)
         if kind is None:
             return await handler(request)
         if kind is FaultKind.DROP:
@@ -173,7 +173,7 @@ class Handlers:
         if script.delay and await self._sleep(script.delay):
             return self._drop(request)
         if script.hang:
-            await self._server._closing.wait()
+            await self._state.closing.wait()
         if script.drop or script.hang:
             return self._drop(request)
         if script.body is None and script.status == 200:
@@ -202,7 +202,7 @@ class Handlers:
     async def _sleep(self, seconds: float) -> bool:
         """Sleep, waking early if the server closes; tell whether it did."""
         try:
-            await asyncio.wait_for(self._server._closing.wait(), seconds)
+            await asyncio.wait_for(self._state.closing.wait(), seconds)
         except asyncio.TimeoutError:
             return False
         return True
@@ -216,14 +216,14 @@ class Handlers:
         return web.Response() if response is None else response
 
     def _denied(self, request: web.Request) -> web.Response | None:
-        if not self._server.auth_required:
+        if not self._state.auth_required:
             return None
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return _error(
                 401, "UNAUTHORIZED", "missing Authorization: Bearer <token> header"
             )
-        if not self._server._tokens.is_valid(token.strip()):
+        if not self._state.tokens.is_valid(token.strip()):
             return _error(401, "UNAUTHORIZED", "the access token is invalid or expired")
         return None
 
@@ -232,15 +232,20 @@ class Handlers:
         if denied is not None:
             return denied
         try:
-            query = parse_list_query(request.query)
+            query = parse_list_query(
+                request.query,
+                ignore=self._state.ignore_query,
+                max_top=self._state.max_top,
+            )
         except QueryError as exc:
             return _error(400, "VALIDATE_FAILED", str(exc))
-        if self._server.on_list_page is not None:
-            result = self._server.on_list_page(self._server, query.skip, query.top)
+        hook = self._state.before_list_page
+        if hook is not None:
+            result = hook(query.skip, query.top)
             if inspect.isawaitable(result):
                 await result
         return web.Response(
-            body=self._server._store.page(query), content_type="application/json"
+            body=self._state.store.page(query), content_type="application/json"
         )
 
     async def _get(self, request: web.Request) -> web.StreamResponse:
@@ -254,7 +259,7 @@ class Handlers:
             raw_path[len(p) :] for p in _DATA_PREFIXES if raw_path.startswith(p)
         )
         message_id = urllib.parse.unquote(segment)
-        body = None if "/" in segment else self._server._store.get(message_id)
+        body = None if "/" in segment else self._state.store.get(message_id)
         if body is None:
             return _error(
                 404, "NOT_FOUND", f"no external message with id {message_id!r}"
@@ -264,7 +269,7 @@ class Handlers:
     async def _oauth_token(self, request: web.Request) -> web.StreamResponse:
         form = await request.post()
         fields = {key: value for key, value in form.items() if isinstance(value, str)}
-        return _answer(self._server._tokens.password_grant(fields))
+        return _answer(self._state.tokens.password_grant(fields))
 
     async def _json_body(self, request: web.Request) -> Any:
         try:
@@ -273,18 +278,19 @@ class Handlers:
             return None
 
     async def _sign_in(self, request: web.Request) -> web.StreamResponse:
-        return _answer(self._server._tokens.sign_in(await self._json_body(request)))
+        return _answer(self._state.tokens.sign_in(await self._json_body(request)))
 
     async def _refresh(self, request: web.Request) -> web.StreamResponse:
         body = await self._json_body(request)
         token = body.get("refresh_token") if isinstance(body, dict) else None
-        return _answer(self._server._tokens.refresh(token))
+        return _answer(self._state.tokens.refresh(token))
 
     async def _revoke(self, request: web.Request) -> web.StreamResponse:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         token = token.strip()
-        if scheme.lower() != "bearer" or not self._server._tokens.is_valid(token):
+        tokens = self._state.tokens
+        if scheme.lower() != "bearer" or not tokens.is_valid(token):
             return _error(401, "UNAUTHORIZED", "the access token is invalid or expired")
-        if token != self._server._tokens.static_token:
-            self._server._tokens.revoke(token)
+        if token != tokens.static_token:
+            tokens.revoke(token)
         return _json({})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import attrs
@@ -21,6 +21,8 @@ from ._odata import (
 )
 
 MAX_TOP = 100
+LIST_OPTIONS = frozenset({"skip", "top", "filter", "search", "orderby"})
+"""The query options of a list request, the names ``ignore`` may hold."""
 _FIELDS = frozenset(MESSAGE_FIELDS)
 _TIME_FIELDS = frozenset({"created_at"})
 _DEFAULT_ORDER: OrderBy = (("created_at", True),)
@@ -60,11 +62,20 @@ def _integer(params: Mapping[str, str], name: str, default: int) -> int:
     return int(text)
 
 
-def parse_list_query(params: Mapping[str, str]) -> ListQuery:
+def parse_list_query(
+    params: Mapping[str, str],
+    *,
+    ignore: Collection[str] = (),
+    max_top: int = MAX_TOP,
+) -> ListQuery:
     """Validate the query parameters of a list request.
 
     Args:
         params: The query string, decoded.
+        ignore: Options (among :data:`LIST_OPTIONS`) to treat as absent, the
+            way a server that does not support them would.
+        max_top: The most items the server serves per page; a larger ``top``
+            (up to 100, PortSIP's maximum) is accepted and cut to it.
 
     Returns:
         The validated query.
@@ -73,13 +84,15 @@ def parse_list_query(params: Mapping[str, str]) -> ListQuery:
         QueryError: If ``skip`` or ``top`` is not an integer in range, or the
             filter or orderby is malformed or names an unknown field.
     """
+    if ignore:
+        params = {name: value for name, value in params.items() if name not in ignore}
     skip = _integer(params, "skip", 0)
     top = _integer(params, "top", MAX_TOP)
     if not 1 <= top <= MAX_TOP:
         raise QueryError(f"top must be between 1 and {MAX_TOP}, got {top}")
     query = ListQuery(
         skip=skip,
-        top=top,
+        top=min(top, max_top),
         filter=params.get("filter", "").strip(),
         search=params.get("search", "").strip(),
         orderby=params.get("orderby", "").strip(),

@@ -9,7 +9,6 @@ test when a test needs expiry to happen at an exact moment.
 from __future__ import annotations
 
 import asyncio
-import logging
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -19,30 +18,16 @@ import attrs
 import pytest
 from aiohttp import web
 
-from external_messages_async import ExternalMessagesClient, RetryPolicy
+from external_messages_async import ExternalMessagesClient
 from external_messages_async._login import CLIENT_ID
+from tests.conftest import FAST_RETRY, SecretWatch, watching_secrets
+from tests.conftest import FakeClock as FakeClock  # the auth tests import it here
 
 USERNAME = "alice"
 PASSWORD = "pw-Sup3r-S3cret-4b1d"
 TWO_FACTOR_USER = "bob"
 TWO_FACTOR_CHALLENGE_PREFIX = "2fa-session-"
 LOGIN_FAILED = "Login failed, authentication error"
-
-#: Retries that do not sleep, so that tests stay fast.
-FAST_RETRY = RetryPolicy(max_retries=3, backoff_base=0.001, backoff_cap=0.001)
-
-
-class FakeClock:
-    """A monotonic clock that moves only when told to."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @attrs.define
@@ -84,7 +69,11 @@ class AuthServer:
         self.revoke_status = 200
         self.drop_revoke = False
         self.login_delay = 0.0
-        self.page_delay = 0.0
+        #: Logins wait until this is set (clear it to hold them on the wire).
+        self.login_gate = asyncio.Event()
+        self.login_gate.set()
+        #: Called before each list page is answered, e.g. to move a FakeClock.
+        self.on_page: Callable[[], None] = lambda: None
         self.data_script: list[int] = []
         # What happened.
         self.requests: list[Recorded] = []
@@ -195,6 +184,7 @@ class AuthServer:
         if fields.get("grant_type") != "password" or fields.get("scope") != "all":
             return _error(400, "VALIDATE_FAILED", "bad grant")
         await asyncio.sleep(self.login_delay)
+        await self.login_gate.wait()
         refused = self._password_login(fields)
         if refused is not None:
             return refused
@@ -204,6 +194,7 @@ class AuthServer:
     async def _sign_in(self, request: web.Request) -> web.Response:
         fields = await self._record(request)
         await asyncio.sleep(self.login_delay)
+        await self.login_gate.wait()
         refused = self._password_login(fields)
         if refused is not None:
             return refused
@@ -243,7 +234,7 @@ class AuthServer:
         refused = await self._check_data_call(request)
         if refused is not None:
             return refused
-        await asyncio.sleep(self.page_delay)
+        self.on_page()
         skip = int(request.query.get("skip", "0"))
         top = int(request.query.get("top", "100"))
         page = self.messages[skip : skip + top]
@@ -259,73 +250,13 @@ class AuthServer:
 ServerFactory = Callable[..., Awaitable[AuthServer]]
 
 
-class SecretWatch:
-    """The secrets of a test, none of which may show up in its logs."""
-
-    def __init__(self) -> None:
-        self.servers: list[AuthServer] = []
-        self.extra: list[str] = [PASSWORD]
-
-    def all(self) -> list[str]:
-        found = list(self.extra)
-        for server in self.servers:
-            found += server.secrets()
-        return found
-
-    def assert_absent(self, *texts: str) -> None:
-        """Fail if any secret of the test appears in any of ``texts``."""
-        for secret in self.all():
-            for text in texts:
-                assert secret not in text
-
-
-#: Loggers whose records must reach the scan at DEBUG, the client's own and
-#: those of the libraries it drives.
-WATCHED_LOGGERS = (
-    "external_messages_async",
-    "aiohttp.access",
-    "aiohttp.client",
-    "aiohttp.internal",
-    "aiohttp.server",
-    "aiohttp.web",
-    "asyncio",
-)
-
-
-def render(record: logging.LogRecord) -> str:
-    """Everything a log handler could write for ``record``: message, args, traceback."""
-    text = logging.Formatter("%(name)s %(levelname)s %(message)s").format(record)
-    return f"{text} {record.args!r} {record.__dict__!r}"
-
-
-def phase_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    """Every record of the test so far: setup, call, and the teardown up to now.
-
-    ``caplog.records`` alone holds only the current phase's records, so a check
-    made after ``yield`` would see only teardown's and could never fail.
-    """
-    return [
-        *caplog.get_records("setup"),
-        *caplog.get_records("call"),
-        *caplog.records,  # the teardown phase, which is running now
-    ]
-
-
 @pytest.fixture(autouse=True)
 def secret_watch(
     caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> Iterator[SecretWatch]:
     """Capture every log record at DEBUG; no secret may be in them or in the output."""
-    caplog.set_level(logging.DEBUG)
-    for name in WATCHED_LOGGERS:
-        # A scan that cannot see DEBUG records would pass vacuously.
-        assert logging.getLogger(name).isEnabledFor(logging.DEBUG), name
-    watch = SecretWatch()
-    yield watch
-    for record in phase_records(caplog):
-        watch.assert_absent(render(record))
-    out, err = capsys.readouterr()
-    watch.assert_absent(out, err)
+    with watching_secrets(caplog, capsys, PASSWORD) as watch:
+        yield watch
 
 
 @pytest.fixture
@@ -337,7 +268,7 @@ async def make_server(secret_watch: SecretWatch) -> AsyncIterator[ServerFactory]
         server = AuthServer(**options)
         await server.start()
         started.append(server)
-        secret_watch.servers.append(server)
+        secret_watch.add_source(server.secrets)
         return server
 
     yield make

@@ -14,6 +14,7 @@ from external_messages_async import (
     PasswordAuth,
 )
 from external_messages_async._login import CLIENT_ID
+from tests.conftest import settle, wait_until
 
 from .conftest import (
     LOGIN_FAILED,
@@ -92,7 +93,7 @@ async def test_bad_credentials_raise_portsips_message_after_one_request(
     server: AuthServer, client_for: ClientFor, secret_watch: SecretWatch
 ) -> None:
     client = client_for(server, username=USERNAME, password="wrong-" + PASSWORD)
-    secret_watch.extra.append("wrong-" + PASSWORD)
+    secret_watch.add("wrong-" + PASSWORD)
 
     with pytest.raises(AuthenticationError) as caught:
         await client.get("m1")
@@ -100,7 +101,7 @@ async def test_bad_credentials_raise_portsips_message_after_one_request(
     assert LOGIN_FAILED in str(caught.value)
     assert caught.value.code == "UNAUTHORIZED"
     assert server.paths() == ["POST /api/login/oauth/token"]
-    secret_watch.assert_absent(str(caught.value), repr(caught.value), caught.value.body)
+    secret_watch.assert_clean(str(caught.value), repr(caught.value), caught.value.body)
     await client.aclose()
 
 
@@ -146,14 +147,15 @@ async def test_a_cancelled_login_does_not_hand_its_waiters_an_older_error(
     with pytest.raises(AuthenticationError):
         await client.get("m1")
     server.users[USERNAME] = PASSWORD
-    server.login_delay = 0.3
+    server.login_gate.clear()
     holder = asyncio.create_task(client.get("m1"))
-    await asyncio.sleep(0.1)  # the holder's login is on the wire
+    await wait_until(lambda: server.paths().count("POST /api/login/oauth/token") == 2)
     waiter = asyncio.create_task(client.get("m2"))
-    await asyncio.sleep(0.05)  # the waiter waits for the holder's login
+    await settle()  # the waiter waits for the holder's login
 
     holder.cancel()
-    message = await asyncio.wait_for(waiter, 5)
+    server.login_gate.set()
+    message = await waiter
 
     assert holder.cancelled()
     assert message.id == "m2"
@@ -279,9 +281,10 @@ async def test_refresh_while_a_long_list_walk_runs(
     make_server: ServerFactory, client_for: ClientFor
 ) -> None:
     """Tokens live one second; the walk takes longer, and never stops for it."""
-    server = await make_server(lifetime=1.0, messages=48)
-    server.page_delay = 0.25
-    client = client_for(server, username=USERNAME, password=PASSWORD)
+    clock = FakeClock()
+    server = await make_server(lifetime=1.0, messages=48, clock=clock)
+    server.on_page = lambda: clock.advance(0.25)
+    client = password_client(client_for, server, clock)
 
     ids = [message.id async for message in client.list(page_size=4, concurrency=2)]
 
@@ -308,7 +311,7 @@ async def test_second_401_after_the_replay_is_final(
         "POST /api/login/oauth/token",
         "GET /api/external_messages/m2",
     ]
-    secret_watch.assert_absent(str(caught.value), repr(caught.value))
+    secret_watch.assert_clean(str(caught.value), repr(caught.value))
     await client.aclose()
 
 
@@ -378,7 +381,7 @@ async def test_two_factor_answer_raises_and_asks_for_a_token(
     assert "two-factor" in str(caught.value)
     assert "token=" in str(caught.value)
     assert server.paths() == ["POST /api/auth/sign_in"]
-    secret_watch.assert_absent(str(caught.value), repr(caught.value))
+    secret_watch.assert_clean(str(caught.value), repr(caught.value))
     await client.aclose()
 
 
@@ -441,6 +444,6 @@ async def test_reprs_hold_no_secret(
 
     shown = [repr(client), str(client), repr(client._http.auth), str(client._http.auth)]
 
-    secret_watch.assert_absent(*shown)
+    secret_watch.assert_clean(*shown)
     assert server.issued  # a token was issued, so the check above had one to look for
     await client.aclose()

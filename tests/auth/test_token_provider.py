@@ -83,7 +83,7 @@ async def test_401_is_final_when_the_provider_returns_the_same_token(
     server: AuthServer, client_for: ClientFor, secret_watch: SecretWatch
 ) -> None:
     provider = Provider(OLD)
-    secret_watch.extra.append(OLD)
+    secret_watch.add(OLD)
     client = client_for(server, token_provider=provider)
 
     with pytest.raises(AuthenticationError) as caught:
@@ -91,7 +91,7 @@ async def test_401_is_final_when_the_provider_returns_the_same_token(
 
     assert len(server.requests) == 1
     assert provider.calls == 2
-    secret_watch.assert_absent(str(caught.value), repr(caught.value), repr(client))
+    secret_watch.assert_clean(str(caught.value), repr(caught.value), repr(client))
     await client.aclose()
 
 

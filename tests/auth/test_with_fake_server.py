@@ -28,7 +28,7 @@ async def fake(secret_watch: SecretWatch) -> AsyncIterator[FakePortSIPServer]:
         for request in server.requests:
             bearer = request.headers.get("Authorization", "").removeprefix("Bearer ")
             form = dict(parse_qsl(request.body.decode(errors="replace")))
-            secret_watch.extra += [t for t in (bearer, form.get("refresh_token")) if t]
+            secret_watch.add(bearer, form.get("refresh_token", ""))
 
 
 def password_client(server: FakePortSIPServer) -> ExternalMessagesClient:

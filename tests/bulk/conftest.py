@@ -1,7 +1,8 @@
 """A loopback PBX for the bulk tests, with knobs for what the walk must survive.
 
-`BulkServer` serves `/api/external_messages` and `/api/external_messages/{id}`
-from a list of dicts on 127.0.0.1. Tests turn knobs (latency per request, short
+`BulkServer` is the package's `FakePortSIPServer` serving a list of dicts on
+127.0.0.1, with the knobs below applied through its `on_request` hook. Tests
+turn knobs (latency per request, short
 pages, failing offsets, scripted 429s, items appended when a page is served)
 and read what crossed the wire: every request with its receive time, and the
 most requests ever in flight at once.
@@ -10,18 +11,22 @@ most requests ever in flight at once.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import attrs
 import pytest
-from aiohttp import web
 
-from external_messages_async import ExternalMessagesClient, RetryPolicy
+from external_messages_async import ExternalMessagesClient
+from external_messages_async.testing import (
+    FakePortSIPServer,
+    RecordedRequest,
+    ScriptedResponse,
+)
+from tests.conftest import FAST_RETRY as SHARED_FAST_RETRY
 
-#: Retries that never slow a test down.
-FAST_RETRY = RetryPolicy(max_retries=2, backoff_base=0.001, backoff_cap=0.002)
+#: Retries that never slow a test down; two, so that failure tests stay short.
+FAST_RETRY = attrs.evolve(SHARED_FAST_RETRY, max_retries=2)
 
 
 def message(index: int) -> dict[str, Any]:
@@ -47,18 +52,21 @@ class Received:
 
 
 class BulkServer:
-    """A loopback server with an in-memory collection and a request log."""
+    """The package's fake PBX with the bulk tests' knobs, set through its on_request hook."""
 
     def __init__(self, count: int) -> None:
-        self.items: list[dict[str, Any]] = [message(i) for i in range(count)]
+        self.fake = FakePortSIPServer(
+            [message(i) for i in range(count)],
+            token="t",
+            preserialize=False,  # tests edit items in place
+            on_request=self._answer,
+        )
         self.received: list[Received] = []
-        self.in_flight = 0
-        self.max_in_flight = 0
-        #: Seconds to wait before answering; a callable gets the request path+query.
+        #: Seconds to wait before answering; a callable gets the request.
         self.latency: float | Callable[[Received], float] = 0.0
         #: How many items a page at (skip, top) returns: short pages, or a
-        #: server that ignores ``top``.
-        self.page_size: Callable[[int, int], int] = lambda skip, top: top
+        #: server that ignores ``top``; ``None`` for ``top``.
+        self.page_size: Callable[[int, int], int] | None = None
         #: Status to answer for a list request at a given skip, if any.
         self.fail_at: dict[int, int] = {}
         #: Answers to give, in order, before the normal one: (status, headers).
@@ -67,77 +75,63 @@ class BulkServer:
         self.count: int | None = None
         #: Called with the skip of each list request before it is answered.
         self.on_list: Callable[[int], None] = lambda skip: None
-        self._runner: web.AppRunner | None = None
-        self.port = 0
+
+    @property
+    def items(self) -> list[dict[str, Any]]:
+        """The collection, served in list order (the fake's ties keep it)."""
+        return self.fake.messages
+
+    @items.setter
+    def items(self, items: list[dict[str, Any]]) -> None:
+        self.fake.messages[:] = items
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.fake.url
+
+    @property
+    def in_flight(self) -> int:
+        return self.fake.in_flight
+
+    @property
+    def max_in_flight(self) -> int:
+        return self.fake.max_in_flight
 
     def list_requests(self) -> list[Received]:
         return [r for r in self.received if r.skip is not None]
 
-    async def _enter(self, seen: Received) -> None:
+    async def _answer(
+        self, fake: FakePortSIPServer, request: RecordedRequest
+    ) -> ScriptedResponse | None:
+        is_list = request.path == "/api/external_messages"
+        skip = int(request.query["skip"]) if is_list else None
+        top = int(request.query["top"]) if is_list else None
+        seen = Received(request.received_at, request.path, skip, top)
         self.received.append(seen)
-        self.in_flight += 1
-        self.max_in_flight = max(self.max_in_flight, self.in_flight)
         latency = self.latency(seen) if callable(self.latency) else self.latency
         if latency:
             await asyncio.sleep(latency)
-
-    async def _list(self, request: web.Request) -> web.Response:
-        skip = int(request.query["skip"])
-        top = int(request.query["top"])
-        seen = Received(time.monotonic(), request.path, skip, top)
-        try:
-            await self._enter(seen)
-            if self.script:
-                status, headers = self.script.pop(0)
-                return web.json_response({}, status=status, headers=headers)
-            if skip in self.fail_at:
-                return web.json_response({}, status=self.fail_at[skip])
-            self.on_list(skip)
-            take = self.page_size(skip, top)
-            return web.json_response(
-                {
-                    "count": len(self.items) if self.count is None else self.count,
-                    "items": self.items[skip : skip + take],
-                }
-            )
-        finally:
-            self.in_flight -= 1
-
-    async def _item(self, request: web.Request) -> web.Response:
-        seen = Received(time.monotonic(), request.path)
-        try:
-            await self._enter(seen)
-            if self.script:
-                status, headers = self.script.pop(0)
-                return web.json_response({}, status=status, headers=headers)
-            wanted = request.match_info["id"]
-            for item in self.items:
-                if item["id"] == wanted:
-                    return web.json_response(item)
-            return web.json_response(
-                {"errors": [{"code": "NOT_FOUND", "message": "no such message"}]},
-                status=404,
-            )
-        finally:
-            self.in_flight -= 1
+        if self.script:
+            status, headers = self.script.pop(0)
+            return ScriptedResponse(status=status, headers=headers, body={})
+        if skip is None or top is None:
+            return None
+        if skip in self.fail_at:
+            return ScriptedResponse(status=self.fail_at[skip], body={})
+        self.on_list(skip)
+        if self.count is None and self.page_size is None:
+            return None
+        take = top if self.page_size is None else self.page_size(skip, top)
+        count = len(self.items) if self.count is None else self.count
+        return ScriptedResponse(
+            body={"count": count, "items": self.items[skip : skip + take]}
+        )
 
     async def start(self) -> None:
-        app = web.Application()
-        app.router.add_get("/api/external_messages", self._list)
-        app.router.add_get("/api/external_messages/{id}", self._item)
-        self._runner = web.AppRunner(app, handler_cancellation=True)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        await self.fake.start()
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await self.fake.close()
 
 
 @pytest.fixture

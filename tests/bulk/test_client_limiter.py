@@ -7,10 +7,9 @@ from typing import Any
 
 import pytest
 
-from external_messages_async import ExternalMessagesClient, RateLimitError, RetryPolicy
+from external_messages_async import ExternalMessagesClient, RateLimitError
 from external_messages_async._limiter import Limiter
-
-FAST_RETRY = RetryPolicy(max_retries=3, backoff_base=0.001, backoff_cap=0.002)
+from tests.conftest import FAST_RETRY, wait_until
 
 
 def _messages(count: int) -> list[dict[str, Any]]:
@@ -49,14 +48,17 @@ async def test_a_429_pauses_every_task_of_the_client(server):
         server.script = [(429, {"Retry-After": "0.4"})]
 
         got = await client.get_many([f"m{i:06d}" for i in range(200)], concurrency=4)
+        paused_until = client._http.limiter.state.paused_until
 
-    first = server.received[0].at
-    later = [seen.at - first for seen in server.received[1:]]
+    # The server stamps requests with the clock the client's loop reads.
+    rate_limited_at = server.received[0].at
+    early = [seen for seen in server.received[1:] if seen.at < paused_until]
     assert len(got) == 200
+    assert paused_until > rate_limited_at
     # Only the requests already on the wire when the 429 was sent may land
-    # early; everything else waits for Retry-After.
-    assert len([t for t in later if t < 0.35]) <= 3
-    assert len(later) == 200
+    # before the pause ends; everything else waits for Retry-After.
+    assert len(early) <= 3
+    assert len(server.received) == 201
 
 
 async def test_a_retry_after_past_the_cap_does_not_park_the_other_calls(server):
@@ -103,7 +105,7 @@ async def test_limiter_serves_waiters_first_come_first_served():
             await release.wait()
 
     tasks = [asyncio.create_task(job(n)) for n in range(4)]
-    await asyncio.sleep(0.01)
+    await wait_until(lambda: len(limiter._waiters) == 3)
     release.set()
     await asyncio.gather(*tasks)
 
@@ -123,7 +125,7 @@ async def test_a_cancelled_waiter_gives_its_turn_to_the_next():
     await held.__aenter__()
     doomed = asyncio.create_task(waiter("doomed"))
     patient = asyncio.create_task(waiter("patient"))
-    await asyncio.sleep(0.01)
+    await wait_until(lambda: len(limiter._waiters) == 2)
     await held.__aexit__(None, None, None)  # wakes `doomed`...
     doomed.cancel()  # ...which is cancelled before it runs
     with pytest.raises(asyncio.CancelledError):
@@ -145,7 +147,7 @@ async def test_a_waiter_cancelled_while_parked_leaves_the_queue():
     first = asyncio.create_task(holder())
     await asyncio.sleep(0)
     parked = asyncio.create_task(holder())
-    await asyncio.sleep(0.01)
+    await wait_until(lambda: len(limiter._waiters) == 1)
 
     parked.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -184,9 +186,9 @@ async def test_a_grown_cap_wakes_waiters():
             inside -= 1
 
     tasks = [asyncio.create_task(job()) for _ in range(3)]
-    await asyncio.sleep(0.01)
+    await wait_until(lambda: inside == 1 and len(limiter._waiters) == 2)
     limiter.on_success()  # one success at cap 1 -> cap 2: a second job may start
-    await asyncio.sleep(0.01)
+    await wait_until(lambda: inside == 2)
     gate.set()
     await asyncio.gather(*tasks)
 

@@ -15,6 +15,7 @@ from external_messages_async import (
     RetryPolicy,
     ServerError,
 )
+from tests.conftest import settle, wait_until
 
 WINDOW_TASK = "external_messages_async skip="
 
@@ -154,7 +155,7 @@ async def test_walk_ends_on_an_empty_page_even_if_count_says_more(server, client
 
     pager = client.list(page_size=10, concurrency=3)
     got = await collect(pager)
-    await asyncio.sleep(0.05)
+    await settle()
 
     assert got == ids(20)
     assert window_tasks() == []
@@ -213,9 +214,9 @@ async def test_break_cancels_the_window_and_no_request_follows(server, client):
         if message.id == "m000015":
             break
     still_running = window_tasks()
-    await asyncio.sleep(0.05)
+    await settle()
     sent = len(server.received)
-    await asyncio.sleep(0.2)
+    await wait_until(lambda: server.in_flight == 0)
 
     assert len(still_running) == 3
     assert all(task.cancelling() for task in still_running)
@@ -230,9 +231,9 @@ async def test_an_exception_in_the_loop_body_cancels_the_window(server, client):
 
     with pytest.raises(KeyError):
         await fail_at_item(client.list(page_size=10, concurrency=4), "m000015")
-    await asyncio.sleep(0.05)
+    await settle()
     sent = len(server.received)
-    await asyncio.sleep(0.2)
+    await wait_until(lambda: server.in_flight == 0)
 
     assert window_tasks() == []
     assert len(server.received) == sent
@@ -248,7 +249,7 @@ async def test_async_with_waits_for_the_window_to_end(server, client):
                 break
     left = window_tasks()
     sent = len(server.received)
-    await asyncio.sleep(0.1)
+    await wait_until(lambda: server.in_flight == 0)
 
     assert left == []
     assert len(server.received) == sent
@@ -266,6 +267,24 @@ async def test_aclosing_the_pages_iterator_ends_the_window(server, client):
             break
 
     assert window_tasks() == []
+
+
+async def test_aclose_on_the_pages_iterator_cancels_the_requests_in_flight(
+    server, client
+):
+    server.items = _messages(1000)
+    server.latency = slow_after_two_pages
+    pages = client.list(page_size=10, concurrency=4).pages()
+    await anext(pages)
+    await anext(pages)
+    in_flight = window_tasks()
+
+    await pages.aclose()
+
+    assert in_flight
+    assert all(task.cancelled() for task in in_flight)
+    assert window_tasks() == []
+    assert pages.closed
 
 
 async def test_aclose_on_the_item_iterator_ends_the_window(server, client):
@@ -297,12 +316,12 @@ async def test_cancelling_the_consumer_cancels_the_window(server, client):
 
     task = asyncio.create_task(consume())
     await fifteen.wait()
-    await asyncio.sleep(0.005)
+    await settle()
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
     sent = len(server.received)
-    await asyncio.sleep(0.1)
+    await wait_until(lambda: server.in_flight == 0)
 
     assert task.cancelled()
     assert window_tasks() == []
@@ -321,7 +340,7 @@ async def test_a_failing_page_raises_with_the_skip_to_resume_from(server):
 
         with pytest.raises(APIStatusError) as caught:
             await drain(pager, got)
-        await asyncio.sleep(0.05)
+        await settle()
 
     assert isinstance(caught.value, ServerError)
     assert caught.value.resume_skip == 40

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from external_messages_async import ExternalMessage, NotFoundError
+from tests.conftest import wait_until
 
 
 def _messages(count: int) -> list[dict[str, Any]]:
@@ -80,7 +81,7 @@ async def test_first_error_is_raised_and_the_rest_cancelled(server, client):
         await client.get_many(wanted, concurrency=4)
     sent = len(server.received)
     pending = worker_tasks()
-    await asyncio.sleep(0.3)
+    await wait_until(lambda: server.in_flight == 0)
 
     assert pending == []
     assert sent == 4
@@ -93,13 +94,13 @@ async def test_cancelling_get_many_cancels_its_requests(server, client):
     task = asyncio.create_task(
         client.get_many([f"m{i:06d}" for i in range(100)], concurrency=4)
     )
-    await asyncio.sleep(0.02)
+    await wait_until(lambda: server.in_flight == 4)
 
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
     sent = len(server.received)
-    await asyncio.sleep(0.1)
+    await wait_until(lambda: server.in_flight == 0)
 
     assert worker_tasks() == []
     assert sent == 4

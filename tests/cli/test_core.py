@@ -29,6 +29,7 @@ from external_messages_async.cli._run import (
     run_serve,
 )
 from external_messages_async.testing import FakePortSIPServer, Faults, generate_messages
+from tests.conftest import wait_until
 
 from ._shared import CHILD_ENV, ROOT
 from .conftest import TOKEN
@@ -42,10 +43,7 @@ def _console() -> tuple[Console, io.StringIO]:
 async def _cancel_when_written(
     task: asyncio.Task[int], sink: Sink, at_least: int
 ) -> None:
-    for _ in range(5000):
-        if sink.written >= at_least:
-            break
-        await asyncio.sleep(0.002)
+    await wait_until(lambda: sink.written >= at_least)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -97,7 +95,7 @@ async def test_cancelling_before_the_first_page_creates_no_file(tmp_path: Path) 
         server.faults = Faults(latency=5.0)
         async with ExternalMessagesClient(server.url, token=TOKEN) as client:
             task = asyncio.create_task(run_list(client, ListOptions(), sink, err=err))
-            await asyncio.sleep(0.05)
+            await wait_until(lambda: server.in_flight == 1)
 
             await _cancel_when_written(task, sink, at_least=0)
 
@@ -168,7 +166,7 @@ async def test_cancelling_get_closes_the_sink_without_output() -> None:
         server.faults = Faults(latency=5.0)
         async with ExternalMessagesClient(server.url, token=TOKEN) as client:
             task = asyncio.create_task(run_get(client, ["a", "b"], sink))
-            await asyncio.sleep(0.05)
+            await wait_until(lambda: server.in_flight >= 1)
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task
@@ -266,12 +264,9 @@ def _python(*args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_python_m_demo_prints_the_summary_within_30_seconds() -> None:
-    started = time.monotonic()
-
+def test_python_m_demo_prints_the_summary() -> None:
     done = _python("-m", "external_messages_async", "demo")
 
-    assert time.monotonic() - started < 30
     assert done.returncode == 0, done.stderr
     assert "Messages by type, direction and delivery" in done.stdout
     assert "Latest 10 messages" in done.stdout
@@ -353,10 +348,7 @@ def test_ctrl_c_on_a_real_export_exits_130_and_keeps_a_partial_file(
 async def test_run_serve_serves_until_cancelled_without_a_started_callback() -> None:
     console, buffer = _console()
     task = asyncio.create_task(run_serve(port=0, messages=1, console=console))
-    for _ in range(500):
-        if "Press Ctrl-C" in buffer.getvalue():
-            break
-        await asyncio.sleep(0.01)
+    await wait_until(lambda: "Press Ctrl-C" in buffer.getvalue())
 
     task.cancel()
     with pytest.raises(asyncio.CancelledError):

@@ -18,14 +18,13 @@ from aiohttp import ClientResponse, web
 from aioresponses import aioresponses
 from multidict import CIMultiDict, MultiDict
 
-from external_messages_async import RetryPolicy
+from tests.conftest import (
+    FAST_RETRY as FAST_RETRY,
+)  # the core tests import it from here
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 TOKEN = "s3cr3t-token-value"
-
-#: Retries that never slow a test down.
-FAST_RETRY = RetryPolicy(backoff_base=0.001, backoff_cap=0.002)
 
 
 @attrs.frozen

@@ -36,6 +36,7 @@ from external_messages_async import (
     RetryPolicy,
     ServerError,
 )
+from tests.conftest import PROMPT_TURNS, cancel_and_count, settle, wait_until
 
 from .conftest import FAST_RETRY, TOKEN, LoopbackServer, json_response, message
 
@@ -677,26 +678,20 @@ async def test_calls_reuse_one_connection(server: LoopbackServer) -> None:
 
 
 async def test_cancelling_during_a_backoff_sleep_is_immediate(
-    server: LoopbackServer,
+    server: LoopbackServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     server.answer(status(503, **{"Retry-After": "10"}))
-    loop = asyncio.get_running_loop()
+    caplog.set_level(logging.DEBUG, logger="external_messages_async")
 
     async with client_for(server) as client:
         task = asyncio.create_task(client.count())
-        for _ in range(200):
-            if server.requests:
-                break
-            await asyncio.sleep(0.01)
-        await asyncio.sleep(0.05)
-        started = loop.time()
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await asyncio.wait_for(task, 0.5)
-        finished = loop.time()
+        await wait_until(lambda: "retrying" in caplog.text)  # about to sleep 10 s
+        await settle()
+        turns = await cancel_and_count(task)
 
+    assert task.cancelled()
     assert len(server.requests) == 1
-    assert finished - started < 0.5
+    assert turns <= PROMPT_TURNS
 
 
 async def test_each_retry_is_logged_at_debug_with_reason_and_delay(

@@ -1,7 +1,9 @@
 """The page walk: skip/top arithmetic, its end, duplicates, limit, laziness.
 
 The walk is tested strictly one page at a time (``concurrency=1``); the
-concurrent window has its own tests.
+concurrent window has its own tests. At the end, servers that bend the paging
+rules (a page cap, an ignored ``skip``), sequential and concurrent; the pure
+decisions behind them are in ``test_planner.py``.
 """
 
 from __future__ import annotations
@@ -12,8 +14,16 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from external_messages_async import ExternalMessage, ExternalMessagesClient, Page
-from external_messages_async._pagination import RecentIds, next_top, walk_done
+from external_messages_async import (
+    ExternalMessage,
+    ExternalMessagesClient,
+    MessagePager,
+    Page,
+)
+from external_messages_async._pagination import RecentIds
+from external_messages_async._planner import next_top, walk_done
+from external_messages_async.errors import PagingError
+from external_messages_async.testing import FakePortSIPServer
 
 from .conftest import (
     FAST_RETRY,
@@ -160,7 +170,7 @@ async def test_next_skip_adds_the_items_actually_returned(
     ids = await walk(server, page_size=10)
 
     assert ids == [f"id-{i}" for i in range(20)]
-    assert asked(server) == [(0, 10), (7, 10), (14, 10)]
+    assert asked(server) == [(0, 10), (7, 7), (14, 7)]
 
 
 async def test_no_request_past_the_end_when_count_is_a_multiple_of_the_page(
@@ -349,3 +359,79 @@ async def test_the_default_walk_yields_every_item_once(server: LoopbackServer) -
         ids = [m.id async for m in client.list(page_size=10)]
 
     assert ids == [f"id-{i}" for i in range(45)]
+
+
+# --- servers that bend the paging rules --------------------------------------
+
+
+def ignore_skip(server: LoopbackServer, count: int) -> None:
+    """Answer every page with the first ``top`` messages and a fixed ``count``."""
+
+    def handler(request: web.Request) -> web.Response:
+        top = int(request.query["top"])
+        return json_response(
+            {"count": count, "items": [message(i) for i in range(top)]}
+        )
+
+    server.answer(handler)
+
+
+async def drain(pager: MessagePager, into: list[str | None]) -> None:
+    async for item in pager:
+        into.append(item.id)
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+async def test_a_server_ignoring_skip_with_a_huge_count_is_not_walked_for_ever(
+    server: LoopbackServer, concurrency: int
+) -> None:
+    ignore_skip(server, 10**12)
+    got: list[str | None] = []
+
+    async with client_for(server) as client:
+        pager = client.list(page_size=50, concurrency=concurrency)
+        with pytest.raises(PagingError) as caught:
+            await drain(pager, got)
+
+    assert caught.value.ignored == "skip"
+    assert caught.value.resume_skip == pager.stats.next_skip == 50
+    assert "appears to ignore skip" in str(caught.value)
+    assert got == [f"id-{i}" for i in range(50)]
+    # The first page, two repeated pages, and what the window had in flight.
+    assert len(server.requests) <= 3 + concurrency
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+async def test_a_fake_server_ignoring_skip_ends_the_walk_with_paging_error(
+    concurrency: int,
+) -> None:
+    """250 messages: the walk no longer "succeeds" with 100 of them."""
+    got: list[str | None] = []
+
+    async with (
+        FakePortSIPServer(messages=250, ignore_query={"skip"}) as pbx,
+        ExternalMessagesClient(pbx.url, token=pbx.token, retry=FAST_RETRY) as client,
+    ):
+        pager = client.list(concurrency=concurrency)
+        with pytest.raises(PagingError) as caught:
+            await drain(pager, got)
+
+    assert caught.value.ignored == "skip"
+    assert caught.value.resume_skip == 100
+    assert got == [m["id"] for m in pbx.messages[:100]]
+
+
+@pytest.mark.parametrize("concurrency", [1, 4, 8])
+async def test_the_walk_learns_the_server_cap_from_the_first_short_page(
+    concurrency: int,
+) -> None:
+    """200 messages at a cap of 30: one request of 100, then 6 of 30."""
+    async with (
+        FakePortSIPServer(messages=200, max_top=30) as pbx,
+        ExternalMessagesClient(pbx.url, token=pbx.token, retry=FAST_RETRY) as client,
+    ):
+        got = [m.id async for m in client.list(concurrency=concurrency)]
+
+    assert got == [m["id"] for m in pbx.messages]
+    asked = sorted((int(r.query["skip"]), int(r.query["top"])) for r in pbx.requests)
+    assert asked == [(0, 100), *((skip, 30) for skip in range(30, 200, 30))]

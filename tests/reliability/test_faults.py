@@ -7,8 +7,8 @@ checks that every one was survived: nothing lost, nothing twice, order kept.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
-import time
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -122,19 +122,16 @@ async def test_always_failing_server_gets_exactly_max_retries_plus_one_attempts(
     pbx.script(
         [ScriptedResponse(status=503, body={"errors": [{"code": "BUSY_NOW"}]})] * 5
     )
-    started = time.monotonic()
 
     async with client_for(pbx.url, retry=policy) as client:
         with pytest.raises(ServerError) as caught:
             await client.get_page()
 
-    elapsed = time.monotonic() - started
+    # How long the backoff sleeps may be is tested without I/O in
+    # tests/core/test_retry.py; here, that the attempts stop.
     assert len(pbx.requests) == policy.max_retries + 1
     assert caught.value.status == 503
     assert caught.value.code == "BUSY_NOW"
-    # Full jitter: the sleeps add up to at most the sum of the ceilings
-    # 0.01 + 0.02 + 0.02 + 0.02 = 0.07 s; generous room for the requests.
-    assert elapsed < 0.07 + 2.0
 
 
 async def test_bounded_failure_keeps_the_last_status_not_the_first(
@@ -165,18 +162,21 @@ async def test_server_that_never_answers_times_out_within_the_budget(
 ) -> None:
     policy = RetryPolicy(max_retries=2, backoff_base=0.01, backoff_cap=0.01)
     pbx.script([ScriptedResponse(hang=True)] * 3)
-    started = time.monotonic()
 
     async with client_for(pbx.url, retry=policy, timeout=0.2) as client:
         with pytest.raises(APITimeoutError) as caught:
             await client.get_page()
         assert acquired(client) == 0
 
-    elapsed = time.monotonic() - started
-    assert len(pbx.requests) == 3
+    arrivals = [request.received_at for request in pbx.requests]
+    assert len(arrivals) == 3
     assert "timed out after 0.2s" in str(caught.value)
-    # timeout * (retries + 1) + the backoff ceilings, plus slack for a loaded box.
-    assert 0.6 <= elapsed < 0.2 * 3 + 0.02 + 1.5
+    # Each attempt got its whole timeout before the next one started; the
+    # hung answers never came, so the call ended by timing out alone.
+    assert all(
+        later - earlier >= 0.2 for earlier, later in itertools.pairwise(arrivals)
+    )
+    assert pbx.pending_scripts == 0
 
 
 async def test_trickled_body_times_out(pbx: FakePortSIPServer) -> None:

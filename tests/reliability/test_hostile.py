@@ -261,7 +261,7 @@ async def test_no_repr_shows_a_secret(secret_watch: SecretWatch) -> None:
     ]  # fmt: skip
 
     for text in shown:
-        secret_watch.assert_clean(text, "a repr")
+        secret_watch.assert_clean(text, where="a repr")
     assert USERNAME in shown[1]
 
 
@@ -297,7 +297,7 @@ async def test_login_error_echoing_the_password_does_not_carry_it(
                 await client.get_page()
 
     assert origin.paths  # the login was sent, and its answer echoed it
-    secret_watch.assert_clean(everything_about(caught.value), "the login error")
+    secret_watch.assert_clean(everything_about(caught.value), where="the login error")
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 500])
@@ -310,7 +310,7 @@ async def test_api_error_echoing_the_token_does_not_carry_it(
             with pytest.raises(APIStatusError) as caught:
                 await client.get("x")
 
-    secret_watch.assert_clean(everything_about(caught.value), "the API error")
+    secret_watch.assert_clean(everything_about(caught.value), where="the API error")
     assert "[redacted]" in caught.value.body
 
 
@@ -357,7 +357,7 @@ def test_cli_output_never_shows_the_token_or_password(
 
     secret_watch.add(TOKEN + "-wrong", PASSWORD + "-wrong")
     for _, output in outputs:
-        secret_watch.assert_clean(output, "CLI output")
+        secret_watch.assert_clean(output, where="CLI output")
     assert [code == 0 for code, _ in outputs] == [
         True,
         False,

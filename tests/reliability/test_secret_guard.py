@@ -56,8 +56,10 @@ def test_leaks_on_stdout():
 
 
 def test_the_guard_fails_every_leaking_test_and_passes_the_clean_one(
-    pytester: pytest.Pytester,
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The guard's conftest imports the scan from tests.conftest, at the root.
+    monkeypatch.setenv("PYTHONPATH", str(CONFTEST.parents[2]))
     pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
     # The inner guard watches a password of its own, so that the leaks it must
     # catch (echoed to this test's output) do not trip this test's guard.

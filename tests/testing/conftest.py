@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 import pytest
+
+from tests.conftest import wait_until as shared_wait_until
 
 
 @pytest.fixture
@@ -18,12 +19,7 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
 WaitUntil = Callable[[Callable[[], bool]], Awaitable[None]]
 
 
-async def _wait_until(condition: Callable[[], bool]) -> None:
-    while not condition():  # noqa: ASYNC110 - the server's counters have no event
-        await asyncio.sleep(0.005)
-
-
 @pytest.fixture
 def wait_until() -> WaitUntil:
     """Poll until a condition holds, e.g. until a request is in flight."""
-    return _wait_until
+    return shared_wait_until

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable
 
 import pytest
 
 from external_messages_async.testing import MESSAGE_FIELDS, generate_messages
+from external_messages_async.testing._data import format_rfc3339
 from external_messages_async.testing._odata import parse_rfc3339
 
 E164 = re.compile(r"\+(1|44|49|81|86|91)[0-9]{8,11}")
@@ -134,3 +136,20 @@ def test_strict_data_has_every_field_as_a_string() -> None:
 
     assert all(list(m) == list(MESSAGE_FIELDS) for m in messages)
     assert all(isinstance(v, str) for m in messages for v in m.values())
+
+
+@pytest.mark.parametrize(
+    ("when", "text"),
+    [
+        (dt.datetime(2024, 7, 1, 12, tzinfo=dt.timezone.utc), "2024-07-01T12:00:00Z"),
+        (
+            dt.datetime(
+                2024, 7, 1, 0, 30, 0, 1, tzinfo=dt.timezone(-dt.timedelta(hours=2))
+            ),
+            "2024-07-01T02:30:00.000001Z",
+        ),
+    ],
+)
+def test_times_are_written_in_utc_with_z(when: dt.datetime, text: str) -> None:
+    assert format_rfc3339(when) == text
+    assert parse_rfc3339(text) == when

@@ -378,15 +378,17 @@ async def test_close_cuts_off_a_hung_request(
         await pending
 
 
-async def test_serve_forever_returns_after_close() -> None:
+async def test_serve_forever_returns_after_close(wait_until: Any) -> None:
     server = FakePortSIPServer(messages=0)
     task = asyncio.ensure_future(server.serve_forever())
-    while True:
+
+    def started() -> bool:
         try:
-            server.port  # noqa: B018
-            break
+            return server.port > 0
         except RuntimeError:
-            await asyncio.sleep(0.01)
+            return False
+
+    await wait_until(started)
 
     await server.close()
     await task

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import aiohttp
 import pytest
 
 from external_messages_async.testing import FakePortSIPServer
+from tests.conftest import FakeClock
 
 CLIENT_ID = "9d806019-75b2-4b3d-bb8b-f5a3a412cc0a"
 
@@ -110,18 +110,24 @@ async def test_token_none_accepts_issued_tokens_only(
     assert (without, with_issued, after_expiry) == (401, 200, 401)
 
 
-@pytest.mark.portsip_server(token_lifetime=0.2)
 async def test_issued_tokens_expire_after_their_lifetime(
-    portsip_server: FakePortSIPServer, session: aiohttp.ClientSession
+    session: aiohttp.ClientSession,
 ) -> None:
-    _, tokens = await oauth_login(portsip_server, session)
-    fresh = await list_status(portsip_server, session, tokens["access_token"])
+    clock = FakeClock()
+    async with FakePortSIPServer(
+        messages=3, users={"admin": "pw"}, token_lifetime=0.2, token_clock=clock
+    ) as server:
+        _, tokens = await oauth_login(server, session)
+        fresh = await list_status(server, session, tokens["access_token"])
+        clock.advance(0.19)
+        nearly = await list_status(server, session, tokens["access_token"])
 
-    await asyncio.sleep(0.3)
+        clock.advance(0.01)
 
-    assert fresh == 200
+        expired = await list_status(server, session, tokens["access_token"])
+
+    assert (fresh, nearly, expired) == (200, 200, 401)
     assert tokens["expires_in"] == 1
-    assert await list_status(portsip_server, session, tokens["access_token"]) == 401
 
 
 async def test_expire_tokens_spares_the_static_token_and_refresh_tokens(

@@ -98,3 +98,18 @@ def test_first_message_wins_for_duplicate_ids() -> None:
 
     assert orjson.loads(store.get("a") or b"") == {"id": "a", "n": 1}
     assert store.get("b") is None
+
+
+def test_ignored_options_are_treated_as_absent() -> None:
+    params = {"skip": "5", "top": "abc", "filter": "bad (", "orderby": "sender"}
+
+    query = parse_list_query(params, ignore={"top", "filter", "skip"})
+
+    assert query == ListQuery(skip=0, top=100, orderby="sender")
+
+
+def test_max_top_cuts_top_but_keeps_its_validation() -> None:
+    assert parse_list_query({"top": "100"}, max_top=10).top == 10
+    assert parse_list_query({"top": "3"}, max_top=10).top == 3
+    with pytest.raises(QueryError, match="between 1 and 100"):
+        parse_list_query({"top": "101"}, max_top=10)

@@ -1,18 +1,26 @@
-"""The four ways of walking the collection that the benchmark compares.
+"""The ways of walking the collection that the benchmark compares.
 
 Each ``walk_*`` coroutine walks every message from ``skip=0`` and returns how
-many it got; each ``get_*`` fetches ids. They share nothing but the URL.
+many it got; each ``get_*`` fetches ids; ``export_cli`` runs the CLI's
+``list`` in this process. They share nothing but the URL.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import csv
+import io
+from collections import deque
 from datetime import datetime
 from typing import Optional
+from urllib.parse import quote
 
 import aiohttp
 import httpx
 import orjson
 from pydantic import BaseModel, field_validator
+from yarl import URL
 
 from external_messages_async import ExternalMessagesClient
 
@@ -20,23 +28,51 @@ TOKEN = "bench-token"
 HEADERS = {"Authorization": f"Bearer {TOKEN}", "Accept": "application/json"}
 
 
+async def raw_page(
+    session: aiohttp.ClientSession, url: str, skip: int
+) -> tuple[list[object], int]:
+    """One page of 100 as dicts, and the server's ``count``."""
+    async with session.get(
+        f"{url}/api/external_messages",
+        params={"skip": str(skip), "top": "100"},
+    ) as response:
+        response.raise_for_status()
+        data = orjson.loads(await response.read())
+    return data["items"], data["count"]
+
+
 async def walk_raw(url: str) -> int:
     """(a) The floor: raw aiohttp + orjson, sequential pages of 100, dicts only."""
     total = 0
-    skip = 0
     async with aiohttp.ClientSession(headers=HEADERS) as session:
         while True:
-            async with session.get(
-                f"{url}/api/external_messages",
-                params={"skip": str(skip), "top": "100"},
-            ) as response:
-                response.raise_for_status()
-                data = orjson.loads(await response.read())
-            items = data["items"]
+            items, count = await raw_page(session, url, total)
             total += len(items)
-            skip += len(items)
-            if not items or skip >= data["count"]:
+            if not items or total >= count:
                 return total
+
+
+async def walk_raw_window(url: str, in_flight: int = 8) -> int:
+    """(a8) Raw aiohttp + orjson with ``in_flight`` pages requested at once.
+
+    The first page alone gives ``count``; then a sliding window of requests,
+    taken in order, as the SDK's pager does. Dicts only.
+    """
+    async with aiohttp.ClientSession(headers=HEADERS) as session:
+        items, count = await raw_page(session, url, 0)
+        total = frontier = len(items)
+        window: deque[asyncio.Future[tuple[list[object], int]]] = deque()
+        while total < count:
+            while len(window) < in_flight and frontier < count:
+                window.append(asyncio.ensure_future(raw_page(session, url, frontier)))
+                frontier += 100
+            items, count = await window.popleft()
+            if not items:
+                break
+            total += len(items)
+        for task in window:
+            task.cancel()
+    return total
 
 
 async def walk_sdk(url: str, concurrency: int | None = None) -> int:
@@ -110,7 +146,43 @@ async def get_many_sdk(url: str, ids: list[str], concurrency: int) -> int:
     return len(messages)
 
 
+async def get_many_raw(url: str, ids: list[str], concurrency: int) -> int:
+    """Raw aiohttp + orjson: ``concurrency`` workers GET one id at a time."""
+    queue = iter(ids)
+    found = 0
+    async with aiohttp.ClientSession(headers=HEADERS) as session:
+
+        async def worker() -> None:
+            nonlocal found
+            for message_id in queue:
+                item = f"{url}/api/external_messages/{quote(message_id, safe='')}"
+                async with session.get(URL(item, encoded=True)) as response:
+                    response.raise_for_status()
+                    orjson.loads(await response.read())
+                found += 1
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return found
+
+
 async def first_ids(url: str, count: int) -> list[str]:
     """Read ``count`` ids from the start of the collection."""
     async with ExternalMessagesClient(url, token=TOKEN) as client:
         return [m.id async for m in client.list(limit=count) if m.id is not None]
+
+
+def export_cli(url: str, fmt: str, path: str) -> None:
+    """The CLI's ``list --format FMT -o PATH``, run in this process."""
+    from external_messages_async.cli._app import cli
+
+    args = ["list", "--url", url, "--token", TOKEN, "--format", fmt, "-o", path]
+    with contextlib.redirect_stderr(io.StringIO()), contextlib.suppress(SystemExit):
+        cli.main(args, prog_name="external-messages")
+
+
+def rows_written(fmt: str, path: str) -> int:
+    """How many messages an export wrote (CSV rows may span lines)."""
+    with open(path, newline="", encoding="utf-8") as written:
+        if fmt == "csv":
+            return sum(1 for _ in csv.reader(written)) - 1
+        return sum(1 for _ in written)

@@ -1,12 +1,15 @@
 """Serve N messages on loopback for the benchmark, in its own process.
 
-Usage: ``python benchmarks/_serve.py --messages N --latency-ms MS [--kind fake|minimal]``.
+Usage: ``python benchmarks/_serve.py --messages N --latency-ms MS [--kind fake|minimal|synthetic]``.
 Prints the base URL on one line, then serves until its stdin closes.
 
 ``fake`` is :class:`external_messages_async.testing.FakePortSIPServer` with its
 pre-serialised store (pages cost a slice and a join of cached bytes).
 ``minimal`` is a bare aiohttp.web app answering from fully pre-encoded pages,
 for comparison when the fake is suspected of being the bottleneck.
+``synthetic`` serves N messages (a million, for the memory figure) made on
+the fly from 10 000 generated ones, each with its own id, without holding N
+messages in the server.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from typing import Any
 
 import orjson
 from aiohttp import web
@@ -69,14 +73,42 @@ async def serve_minimal(messages: int, latency: float) -> None:
             return web.json_response({"errors": [{"code": "NOT_FOUND"}]}, status=404)
         return web.Response(body=body, content_type="application/json")
 
+    await _serve_app(list_messages, get_message)
+
+
+async def serve_synthetic(messages: int, latency: float) -> None:
+    from external_messages_async.testing import generate_messages
+
+    base = [
+        orjson.dumps({k: v for k, v in item.items() if k != "id"})[1:]
+        for item in generate_messages(10_000, seed=1)
+    ]
+
+    async def list_messages(request: web.Request) -> web.Response:
+        if latency:
+            await asyncio.sleep(latency)
+        skip = int(request.query.get("skip", "0"))
+        top = int(request.query.get("top", "100"))
+        items = b",".join(
+            b'{"id":"m%d",' % i + base[i % len(base)]
+            for i in range(skip, min(skip + top, messages))
+        )
+        body = b'{"count":%d,"items":[%s]}' % (messages, items)
+        return web.Response(body=body, content_type="application/json")
+
+    await _serve_app(list_messages, None)
+
+
+async def _serve_app(list_messages: Any, get_message: Any) -> None:
     app = web.Application()
     app.router.add_get("/api/external_messages", list_messages)
-    app.router.add_get("/api/external_messages/{id}", get_message)
+    if get_message is not None:
+        app.router.add_get("/api/external_messages/{id}", get_message)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # private, Optional before start(); set by start() above
     print(f"http://127.0.0.1:{port}", flush=True)
     try:
         await _wait_for_stdin_eof()
@@ -88,9 +120,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, required=True)
     parser.add_argument("--latency-ms", type=float, default=0.0)
-    parser.add_argument("--kind", choices=["fake", "minimal"], default="fake")
+    parser.add_argument(
+        "--kind", choices=["fake", "minimal", "synthetic"], default="fake"
+    )
     args = parser.parse_args()
-    serve = serve_fake if args.kind == "fake" else serve_minimal
+    serve = {"fake": serve_fake, "minimal": serve_minimal}.get(
+        args.kind, serve_synthetic
+    )
     asyncio.run(serve(args.messages, args.latency_ms / 1000))
 
 

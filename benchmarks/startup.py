@@ -148,10 +148,11 @@ def report(
             f"- At most {PLUGIN_TARGET_MS:.0f} ms added to an unrelated pytest run: "
             f"{verdict_plugin} (added: {added_wall:+.0f} ms wall, {added_cpu:+.0f} ms CPU).",
             "",
-            "The command imports click and the message enums only; the SDK, aiohttp, "
-            "asyncio and rich load when a command runs. The pytest plugin imports "
-            "nothing of the package until its fixture is used, so what it adds is "
-            "the package root's own imports.",
+            "Beyond the package root (the `import external_messages_async` row, "
+            "paid by both targets), the command imports click and the message "
+            "enums only; the SDK's client, aiohttp, asyncio and rich load when a "
+            "command runs. The pytest plugin imports nothing of the package until "
+            "its fixture is used, so what it adds is the package root's own imports.",
             END,
         ]
     )

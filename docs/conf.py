@@ -9,9 +9,14 @@ Build with ``nox -s docs`` (which first runs every example with
 from __future__ import annotations
 
 import enum
+import types
 from pathlib import Path
 from typing import Any, Generic
 
+from sphinx.pycode import ModuleAnalyzer
+from sphinx.util.inspect import safe_getattr
+
+import external_messages_async
 from external_messages_async import __version__
 
 DOCS = Path(__file__).parent
@@ -118,9 +123,63 @@ def _public_bases(
     ]
 
 
+def _defining_module(name: str) -> str | None:
+    """The private module that defines a public name of the package root.
+
+    Public names report ``__module__ == "external_messages_async"``, the path
+    users import from; autodoc and viewcode need the file that holds the
+    source instead, for ``#:`` attribute comments, the source order of
+    members and the [source] links.
+    """
+    home = external_messages_async._HOMES.get(name.partition(".")[0])
+    return None if home is None else external_messages_async.__name__ + home
+
+
+def _source_getattr(obj: Any, name: str, *default: Any) -> Any:
+    """autodoc's getattr: ``__module__`` of an adopted public name is its source."""
+    if (
+        name == "__module__"
+        and safe_getattr(obj, "__module__", None) == external_messages_async.__name__
+    ):
+        home = _defining_module(safe_getattr(obj, "__qualname__", ""))
+        if home is not None:
+            return home
+    return safe_getattr(obj, name, *default)
+
+
+def _follow_to_source(app: object, modname: str, fullname: str) -> str | None:
+    """viewcode: link a public name's [source] to the module that defines it."""
+    if modname != external_messages_async.__name__:
+        return None
+    return _defining_module(fullname)
+
+
+def _lend_source_analysis() -> None:
+    """Let the root's source analysis answer for the names the root adopted.
+
+    Parts of autodoc look up ``#:`` attribute comments and the source order
+    of members in the module a class's ``__module__`` names, which is the
+    package root for every public class. The root defines none of them, so
+    its (cached) analysis gets theirs: the keys are qualified names, which do
+    not clash between the modules.
+    """
+    root = ModuleAnalyzer.for_module(external_messages_async.__name__)
+    root.analyze()
+    for home in sorted(set(external_messages_async._HOMES.values())):
+        source = ModuleAnalyzer.for_module(external_messages_async.__name__ + home)
+        source.analyze()
+        root.attr_docs.update(source.attr_docs)
+        root.tagorder.update(source.tagorder)
+        root.annotations.update(source.annotations)
+
+
 def setup(app: Any) -> None:
     """Connect the hooks above."""
+    _lend_source_analysis()
     app.connect("autodoc-process-bases", _public_bases)
+    app.connect("viewcode-follow-imported", _follow_to_source)
+    for kind in (type, types.FunctionType):
+        app.add_autodoc_attrgetter(kind, _source_getattr)
 
 
 # -- HTML --------------------------------------------------------------------

@@ -9,11 +9,11 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any, Optional, TypeVar, get_type_hints
 
-import attrs
 import cattrs
 import orjson
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn
 
+from . import _codegen
 from ._models import (
     DeliveryStatus,
     Direction,
@@ -29,6 +29,9 @@ __all__ = [
     "decode_json",
     "format_datetime",
     "make_converter",
+    "message_cells",
+    "message_json_line",
+    "message_record",
     "parse_datetime",
     "structure_message",
     "structure_page",
@@ -85,6 +88,10 @@ def parse_datetime(value: str) -> datetime:
     return parsed
 
 
+_UTC = timezone.utc
+_UTC_Z = orjson.OPT_UTC_Z
+
+
 def format_datetime(value: datetime) -> str:
     """Format a datetime the way PortSIP sends it: RFC 3339, ``Z`` for UTC.
 
@@ -97,6 +104,20 @@ def format_datetime(value: datetime) -> str:
     Returns:
         The timestamp text.
     """
+    if value.tzinfo is _UTC:
+        # The common case, every timestamp PortSIP sends with "Z". orjson
+        # writes the same text (with all six fraction digits) several times
+        # faster than isoformat(); the quotes and unneeded digits are cut.
+        text = orjson.dumps(value, option=_UTC_Z).decode()
+        micro = value.microsecond
+        if micro and not micro % 1000:
+            return text[1:-5] + "Z"  # '"....123000Z"' -> '....123Z'
+        return text[1:-1]
+    return _format_datetime_isoformat(value)
+
+
+def _format_datetime_isoformat(value: datetime) -> str:
+    """:func:`format_datetime` by :meth:`datetime.isoformat`, for any time zone."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
     offset = value.utcoffset()
@@ -145,72 +166,53 @@ def _enum_hook(enum_cls: type[_E]) -> Callable[[Any, Any], _E | None]:
 _ENUMS: tuple[type[OpenEnum], ...] = (MessageType, Direction, DeliveryStatus)
 
 
-def _none_or_refuse(value: Any) -> None:
-    if value is not None:
-        raise TypeError(f"expected a string, got {type(value).__name__}")
-
-
 def _naive_is_utc(value: Any) -> datetime | None:
     return _structure_optional_datetime(value, None)
 
 
-def _make_optimistic_structure(cls: type[Any]) -> Callable[[Any, Any], Any]:
-    """Generate the hot-path hook: one positional constructor call.
-
-    cattrs' generated hook collects keyword arguments in a dict and calls a
-    function per field; this one inlines each rule as an expression over
-    ``o[key]``: a class check for strings, a dict lookup for listed enum
-    values and :meth:`datetime.fromisoformat` for an offset timestamp. It is
-    optimistic: a missing key, a value off the common path (an unlisted enum,
-    ``""`` for a timestamp, an older Python's ``fromisoformat``) or a bad
-    value raises, and the caller falls back to the rule-by-rule hook, which
-    has the last word on what is accepted.
-    """
-    namespace: dict[str, Any] = {
-        "__cl": cls,
-        "_none_or_refuse": _none_or_refuse,
-        "_fromisoformat": datetime.fromisoformat,
-        "_naive_is_utc": _naive_is_utc,
-    }
-    hints = get_type_hints(cls)
-    arguments = []
-    for field in attrs.fields(cls):
-        if field.default is not None or not field.init:  # pragma: no cover
-            raise TypeError(f"{cls.__name__}.{field.name}: fields must default to None")
-        name = field.name
-        get = f"o[{name!r}]"
-        hint = hints[name]
-        enum_cls = next((e for e in _ENUMS if hint == Optional[e]), None)  # noqa: UP045
+def _field_kinds(cls: type[Any]) -> dict[str, _codegen.FieldKind]:
+    """Which of the rules above each field of ``cls`` follows."""
+    kinds: dict[str, _codegen.FieldKind] = {}
+    for name, hint in get_type_hints(cls).items():
         if hint == Optional[str]:  # noqa: UP045
-            arguments.append(
-                f"v if (v := {get}).__class__ is str else _none_or_refuse(v)"
-            )
-        elif enum_cls is not None:
-            namespace[f"_known_{name}"] = {member.value: member for member in enum_cls}
-            arguments.append(f"_known_{name}[{get}]")
+            kinds[name] = _codegen.STRING
         elif hint == Optional[datetime]:  # noqa: UP045
-            arguments.append(
-                f"None if (v := {get}) is None else d "
-                "if (d := _fromisoformat(v)).tzinfo is not None else _naive_is_utc(v)"
-            )
-        else:  # pragma: no cover - a new field type needs a rule here first
-            raise TypeError(f"no fast rule for {cls.__name__}.{name}: {hint}")
-    body = ",\n        ".join(arguments)
-    source = f"def structure_{cls.__name__}(o, _):\n    return __cl(\n        {body},\n    )\n"
-    exec(compile(source, f"<fast structure {cls.__name__}>", "exec"), namespace)
-    return namespace[f"structure_{cls.__name__}"]  # type: ignore[no-any-return]
+            kinds[name] = _codegen.DATETIME
+        else:
+            kinds[name] = next(e for e in _ENUMS if hint == Optional[e])  # noqa: UP045
+    return kinds
 
 
-def _with_fallback(
-    optimistic: Callable[[Any, Any], Any], checked: Callable[[Any, Any], Any]
-) -> Callable[[Any, Any], Any]:
+_KINDS = _field_kinds(ExternalMessage)
+
+
+def _objects_only(hook: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """Refuse what is not a JSON object before cattrs reads it like one."""
+
     def structure(o: Any, cls: Any) -> Any:
-        try:
-            return optimistic(o, cls)
-        except Exception:  # off the common path: apply the rules one by one
-            return checked(o, cls)
+        if o.__class__ is not dict:
+            raise TypeError(f"expected a JSON object, got {type(o).__name__}")
+        return hook(o, cls)
 
     return structure
+
+
+def _make_fast_structure(
+    *, missing_keys: bool, fallback: Callable[[Any, Any], Any] | None = None
+) -> Callable[[Any, Any], Any]:
+    return _codegen.make_structure(
+        ExternalMessage,
+        _KINDS,
+        naive_datetime=_naive_is_utc,
+        missing_keys=missing_keys,
+        fallback=fallback,
+    )
+
+
+def _make_output(shape: _codegen.OutputShape) -> Callable[[Any], Any]:
+    return _codegen.make_output(
+        ExternalMessage, _KINDS, shape=shape, format_datetime=format_datetime
+    )
 
 
 def make_converter(*, detailed_validation: bool = False) -> cattrs.Converter:
@@ -234,13 +236,17 @@ def make_converter(*, detailed_validation: bool = False) -> cattrs.Converter:
     - ``detailed_validation`` (off on the hot path) collects every error with
       its path; ``structure_page`` re-runs a failed item through a
       detailed converter only to build the error message.
-    - Speed: without ``detailed_validation``, an :class:`ExternalMessage` is
-      first tried by an optimistic hook generated for it, which inlines the
-      common case of the rules above in one positional constructor call
-      (every key present, listed enum values, offset timestamps); anything
-      else falls back to cattrs' generated hook applying the rules one by
-      one, so both accept and refuse exactly the same items (see
-      ``docs/benchmarks.md`` for the cost).
+    - Speed: without ``detailed_validation``, the :class:`ExternalMessage`
+      hooks are functions generated for its 17 fields (``_codegen``), which
+      build the frozen instance slot by slot instead of through ``__init__``.
+      Structuring first tries one that inlines the common case of the rules
+      above (every key present, listed enum values, offset timestamps), then
+      one that also allows missing keys; anything else falls back to cattrs'
+      generated hook applying the rules one by one, so all accept and refuse
+      exactly the same items. Unstructuring is one generated function giving
+      the same dict as cattrs' (see ``docs/benchmarks.md`` for the cost).
+      With ``detailed_validation`` every hook is cattrs' own: the reference
+      the fast ones are tested against.
 
     Args:
         detailed_validation: Whether structuring errors carry paths.
@@ -255,30 +261,45 @@ def make_converter(*, detailed_validation: bool = False) -> cattrs.Converter:
     for enum_cls in _ENUMS:
         converter.register_structure_hook(Optional[enum_cls], _enum_hook(enum_cls))  # noqa: UP045
         converter.register_unstructure_hook(enum_cls, lambda member: member.value)
-    checked = make_dict_structure_fn(
+    structure: Callable[[Any, Any], Any] = make_dict_structure_fn(
         ExternalMessage,
         converter,
         _cattrs_detailed_validation=detailed_validation,
     )
-    converter.register_structure_hook(
-        ExternalMessage,
-        checked
-        if detailed_validation
-        else _with_fallback(_make_optimistic_structure(ExternalMessage), checked),
-    )
-    unstructure_fields = make_dict_unstructure_fn(
+    unstructure: Callable[[Any], Any] = make_dict_unstructure_fn(
         ExternalMessage,
         converter,
         _cattrs_omit_if_default=True,
     )
-    converter.register_unstructure_hook(ExternalMessage, unstructure_fields)
+    if not detailed_validation:
+        sparse = _make_fast_structure(
+            missing_keys=True, fallback=_objects_only(structure)
+        )
+        structure = _make_fast_structure(missing_keys=False, fallback=sparse)
+        unstructure = _make_output("dict")
+    converter.register_structure_hook(ExternalMessage, structure)
+    converter.register_unstructure_hook(ExternalMessage, unstructure)
     return converter
 
 
 CONVERTER = make_converter()
 _DETAILED = make_converter(detailed_validation=True)
 _structure_fast = CONVERTER.get_structure_hook(ExternalMessage)
-_structure_optimistic = _make_optimistic_structure(ExternalMessage)
+_structure_optimistic = _make_fast_structure(missing_keys=False)
+_unstructure = CONVERTER.get_unstructure_hook(ExternalMessage)
+
+#: Every field of a message, in the schema's order, ``None`` kept: a JSON-ready
+#: dict with all 17 keys, the values as :func:`unstructure_message` gives them.
+#: (The generated function itself, without a wrapper: the CLI calls it per row.)
+message_record: Callable[[ExternalMessage], dict[str, Any]] = _make_output("record")
+
+#: Every field of a message as text, in the schema's order: 17 strings as
+#: :data:`message_record` gives them, ``""`` for ``None``.
+message_cells: Callable[[ExternalMessage], list[str]] = _make_output("cells")
+
+#: :data:`message_record` as one line of JSON (``bytes``, ending in a line
+#: feed): ``orjson.dumps(message_record(m)) + b"\n"``, in one generated call.
+message_json_line: Callable[[ExternalMessage], bytes] = _make_output("json_line")
 
 
 def _preview(data: Any) -> str:
@@ -326,7 +347,7 @@ def structure_message(item: Any, *, path: str = "$") -> ExternalMessage:
     """
     if item.__class__ is dict:
         try:
-            return _structure_fast(item, ExternalMessage)  # type: ignore[no-any-return]
+            return _structure_fast(item, ExternalMessage)  # type: ignore[no-any-return]  # cattrs hooks return Any
         except Exception:  # re-run below to explain
             pass
     raise _decode_error(item, path) from None
@@ -367,17 +388,13 @@ def structure_page(data: Any, *, skip: int) -> Page[ExternalMessage]:
             path="$.items",
             body=_preview(data),
         )
-    structure = _structure_optimistic
-    messages: list[ExternalMessage] = []
-    append = messages.append
-    for item in items:
-        try:
-            append(structure(item, ExternalMessage))
-        except Exception:
-            # Off the common path (a missing key, an unlisted enum, a bad
-            # value; a non-object too, as only a dict answers `o[key]`): the
-            # rules one by one, then an explanation if they refuse it.
-            append(structure_message(item, path=f"$.items[{len(messages)}]"))
+    structure = _structure_fast
+    try:
+        messages = [structure(item, ExternalMessage) for item in items]
+    except Exception:  # the rules refused an item: say which, and why
+        for index, item in enumerate(items):
+            structure_message(item, path=f"$.items[{index}]")
+        raise  # pragma: no cover - the loop above raised for the same item
     return Page(count=count, items=messages, skip=skip)
 
 
@@ -390,7 +407,7 @@ def unstructure_message(message: ExternalMessage) -> dict[str, Any]:
     Returns:
         A JSON-ready dict.
     """
-    return CONVERTER.unstructure(message)  # type: ignore[no-any-return]
+    return _unstructure(message)  # type: ignore[no-any-return]  # the generated function returns Any
 
 
 def decode_json(body: bytes) -> Any:

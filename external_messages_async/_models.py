@@ -43,7 +43,7 @@ class OpenEnum(str, enum.Enum):
         if len(cache) - len(cls.__members__) >= _PSEUDO_MEMBER_CACHE:
             return pseudo
         # Cached so that the next lookup of the same value is a dict hit.
-        return cache.setdefault(value, pseudo)  # type: ignore[return-value]
+        return cache.setdefault(value, pseudo)  # type: ignore[return-value]  # the cache holds members of this same enum
 
     @property
     def is_known(self) -> bool:

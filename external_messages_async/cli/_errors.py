@@ -70,6 +70,8 @@ _FLAG_NAMES = (
     ("username=", "--username"),
     ("password=", "--password"),
     ("domain=", "--domain"),
+    ("proxy must", "--proxy must"),
+    ("proxy is not", "--proxy is not"),
 )
 
 

@@ -27,10 +27,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 import attrs
-import orjson
 from rich.cells import cell_len, set_cell_size
 
-from .._converter import unstructure_message
+from .._converter import message_cells, message_json_line, message_record
 from .._models import DeliveryStatus, Direction, ExternalMessage, MessageType
 
 __all__ = [
@@ -42,6 +41,7 @@ __all__ = [
     "csv_row",
     "csv_text",
     "jsonl_line",
+    "jsonl_text",
     "message_fields",
     "plan_table",
     "record_lines",
@@ -92,8 +92,7 @@ def message_fields(message: ExternalMessage) -> dict[str, Any]:
     Returns:
         A JSON-ready dict with exactly the keys of :data:`CSV_FIELDS`.
     """
-    data = unstructure_message(message)
-    return {name: data.get(name) for name in CSV_FIELDS}
+    return message_record(message)
 
 
 def jsonl_line(message: ExternalMessage) -> str:
@@ -105,7 +104,20 @@ def jsonl_line(message: ExternalMessage) -> str:
     Returns:
         The JSON text followed by a line feed.
     """
-    return orjson.dumps(message_fields(message)).decode() + "\n"
+    return message_json_line(message).decode()
+
+
+def jsonl_text(messages: Iterable[ExternalMessage]) -> str:
+    """Write messages as JSON lines: :func:`jsonl_line` of each, joined.
+
+    Args:
+        messages: The messages.
+
+    Returns:
+        The text of the lines.
+    """
+    # Bytes joined and decoded once per page, not once per line.
+    return b"".join(map(message_json_line, messages)).decode()
 
 
 def csv_row(message: ExternalMessage) -> list[str]:
@@ -117,8 +129,7 @@ def csv_row(message: ExternalMessage) -> list[str]:
     Returns:
         17 strings; a field without a value is ``""``.
     """
-    data = unstructure_message(message)
-    return [str(data.get(name, "")) for name in CSV_FIELDS]
+    return message_cells(message)
 
 
 def csv_text(messages: Iterable[ExternalMessage], *, header: bool = False) -> str:
@@ -135,7 +146,7 @@ def csv_text(messages: Iterable[ExternalMessage], *, header: bool = False) -> st
     writer = csv.writer(buffer)
     if header:
         writer.writerow(CSV_FIELDS)
-    writer.writerows(csv_row(message) for message in messages)
+    writer.writerows(map(message_cells, messages))
     return buffer.getvalue()
 
 

@@ -50,7 +50,7 @@ __all__ = [
 T = TypeVar("T")
 
 _LOGGER_NAME = "external_messages_async"
-_SECRET_OPTIONS = ("--token", "--password")
+_SECRET_OPTIONS = ("--token", "--password", "--proxy")
 _SECRET_ENV = ("PORTSIP_TOKEN", "PORTSIP_PASSWORD")
 
 
@@ -159,7 +159,9 @@ class Connection:
         timeout: Seconds one attempt may take.
         max_retries: Retries after a failed attempt.
         user_scope: Read the signed-in user's own messages.
-        verbose: Show each retry, login and token refresh on stderr.
+        verbose: Show each attempt, retry, login and token refresh on stderr.
+        proxy: An HTTP proxy for every request, or ``None``.
+        env_proxy: Honour the proxy settings of the environment.
     """
 
     url: str
@@ -173,11 +175,16 @@ class Connection:
     max_retries: int
     user_scope: bool
     verbose: bool = False
+    proxy: str | None = attrs.field(default=None, repr=False)
+    env_proxy: bool = False
 
     @property
     def secrets(self) -> tuple[str | None, ...]:
-        """The token and password, for :func:`._errors.redact`."""
-        return (self.token, self.password)
+        """The token, the password and a proxy's password, for :func:`._errors.redact`."""
+        from urllib.parse import urlsplit
+
+        proxy_password = urlsplit(self.proxy).password if self.proxy else None
+        return (self.token, self.password, proxy_password)
 
 
 def _ssl_setting(conn: Connection) -> ssl_module.SSLContext | bool | None:
@@ -231,6 +238,8 @@ def make_client(conn: Connection) -> ExternalMessagesClient:
             timeout=conn.timeout,
             max_retries=conn.max_retries,
             user_scope=conn.user_scope,
+            proxy=conn.proxy,
+            trust_env=conn.env_proxy,
             **credentials,
         )
     except ValueError as exc:
@@ -250,6 +259,8 @@ def connection_from(
     max_retries: int,
     user_scope: bool,
     verbose: bool = False,
+    proxy: str | None = None,
+    env_proxy: bool = False,
 ) -> Connection:
     """Check the flags of :func:`connection_options`, asking for a password if needed.
 
@@ -265,6 +276,8 @@ def connection_from(
         max_retries: ``--max-retries``.
         user_scope: ``--user-scope``.
         verbose: ``--verbose``.
+        proxy: ``--proxy``.
+        env_proxy: ``--env-proxy``.
 
     Returns:
         The connection.
@@ -299,6 +312,8 @@ def connection_from(
         max_retries=max_retries,
         user_scope=user_scope,
         verbose=verbose,
+        proxy=proxy or None,
+        env_proxy=env_proxy,
     )
 
 
@@ -380,10 +395,23 @@ def connection_options(function: Callable[..., Any]) -> Callable[..., Any]:
             help="Retries after a failed attempt (no answer, 429, 5xx); 0 for none.",
         ),
         click.option(
+            "--proxy",
+            metavar="URL",
+            help="Send every request through this HTTP proxy, such as "
+            "http://proxy:3128 (credentials in it are never printed).",
+        ),
+        click.option(
+            "--env-proxy",
+            is_flag=True,
+            help="Honour HTTP_PROXY, HTTPS_PROXY and NO_PROXY (and .netrc) from "
+            "the environment; off by default, so that the environment cannot "
+            "reroute the token.",
+        ),
+        click.option(
             "--verbose",
             "-v",
             is_flag=True,
-            help="Show each retry, login and token refresh on stderr.",
+            help="Show each attempt, retry, login and token refresh on stderr.",
         ),
     ]
     for option in reversed(options):

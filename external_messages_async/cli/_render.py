@@ -41,7 +41,7 @@ from ._format import (
     TableLayout,
     Tally,
     csv_text,
-    jsonl_line,
+    jsonl_text,
     plan_table,
     record_lines,
     table_header,
@@ -92,7 +92,7 @@ class Encoder:
         Returns:
             Whole records only.
         """
-        return "".join(jsonl_line(message) for message in messages)
+        return jsonl_text(messages)
 
     def end(self, written: int) -> str:
         """Text written after the last message, or ``""``.

@@ -19,7 +19,7 @@ def rate_limited(state: AimdState, **kwargs: object) -> AimdState:
         "attempt_epoch": state.epoch,
     }
     options.update(kwargs)
-    return after_rate_limited(state, **options)  # type: ignore[arg-type]
+    return after_rate_limited(state, **options)  # type: ignore[arg-type]  # options holds mixed values; the function checks them
 
 
 def test_a_fresh_state_caps_at_the_ceiling():

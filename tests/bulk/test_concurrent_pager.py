@@ -430,7 +430,7 @@ def test_concurrency_below_one_is_refused(client, bad):
 
 def test_concurrency_must_be_an_int(client):
     with pytest.raises(TypeError, match="concurrency"):
-        client.list(concurrency=2.0)  # type: ignore[arg-type]
+        client.list(concurrency=2.0)  # type: ignore[arg-type]  # wrong on purpose
 
 
 async def test_concurrent_and_sequential_walks_agree(server, client):

@@ -20,7 +20,7 @@ def worker_tasks() -> list[asyncio.Task[Any]]:
     return [
         task
         for task in asyncio.all_tasks()
-        if "fetch_many" in task.get_coro().__qualname__  # type: ignore[union-attr]
+        if "fetch_many" in task.get_coro().__qualname__  # type: ignore[union-attr]  # get_coro() is typed Optional; tasks here run coroutines
         and not task.done()
     ]
 

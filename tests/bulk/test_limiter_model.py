@@ -174,3 +174,47 @@ LimiterModel.TestCase.settings = settings(
     max_examples=200, stateful_step_count=30, deadline=None
 )
 TestLimiterModel = LimiterModel.TestCase
+
+
+def test_a_second_waiter_during_a_pause_keeps_the_one_pause_timer() -> None:
+    """Queueing again during a pause re-uses the timer armed for its end."""
+    loop = FakeClockLoop()
+    limiter = Limiter(1)
+    order: list[str] = []
+    release_a = asyncio.Event()
+
+    async def first() -> None:
+        async with limiter.slot() as epoch:
+            await release_a.wait()
+            limiter.on_rate_limited(1.0, epoch=epoch)
+
+    async def later(name: str) -> None:
+        async with limiter.slot():
+            order.append(name)
+
+    def spin() -> None:
+        for _ in range(10):
+            loop.stop()
+            loop.run_forever()
+
+    try:
+        tasks = [loop.create_task(first()), loop.create_task(later("b"))]
+        spin()
+        release_a.set()
+        spin()
+        timer = limiter._timer
+        tasks.append(loop.create_task(later("c")))
+        spin()
+
+        assert timer is not None
+        assert limiter._timer is timer
+        assert order == []
+
+        loop.now += 1.0
+        for _ in range(3):
+            loop.call_soon(lambda: None)
+            spin()
+        assert order == ["b", "c"]
+        assert all(task.done() for task in tasks)
+    finally:
+        loop.close()

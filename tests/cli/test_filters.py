@@ -27,7 +27,7 @@ def test_quote_literal_leaves_plain_text_alone() -> None:
 
 def test_quote_literal_refuses_a_non_string() -> None:
     with pytest.raises(TypeError, match="must be a str"):
-        quote_literal(3)  # type: ignore[arg-type]
+        quote_literal(3)  # type: ignore[arg-type]  # wrong on purpose
 
 
 def test_no_condition_gives_none() -> None:
@@ -80,7 +80,7 @@ def test_an_offset_is_kept() -> None:
 
 def test_format_instant_refuses_a_date_string() -> None:
     with pytest.raises(TypeError, match="expected a datetime"):
-        format_instant("2024-05-01")  # type: ignore[arg-type]
+        format_instant("2024-05-01")  # type: ignore[arg-type]  # wrong on purpose
 
 
 def test_extra_alone_is_sent_as_written() -> None:
@@ -103,12 +103,12 @@ def test_blank_extra_is_refused() -> None:
 
 def test_non_string_extra_is_refused() -> None:
     with pytest.raises(TypeError, match="extra must be a str"):
-        build_filter(extra=1)  # type: ignore[arg-type]
+        build_filter(extra=1)  # type: ignore[arg-type]  # wrong on purpose
 
 
 def test_non_string_value_is_refused() -> None:
     with pytest.raises(TypeError, match="direction values must be str"):
-        build_filter(direction=["IN", 2])  # type: ignore[list-item]
+        build_filter(direction=["IN", 2])  # type: ignore[list-item]  # wrong on purpose
 
 
 @pytest.mark.parametrize("gap", [timedelta(0), timedelta(seconds=-1)])

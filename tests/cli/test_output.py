@@ -23,6 +23,7 @@ from external_messages_async.cli._format import (
     csv_row,
     csv_text,
     jsonl_line,
+    jsonl_text,
     message_fields,
     plan_table,
     record_lines,
@@ -382,3 +383,10 @@ def test_stop_summary_on_stdout_says_what_was_written() -> None:
 
 def test_stop_summary_with_nothing_written_to_a_file_says_it_is_untouched() -> None:
     assert stop_summary(0, "keep.jsonl") == "nothing written; keep.jsonl is as it was"
+
+
+def test_jsonl_text_is_the_lines_of_each_message_joined() -> None:
+    messages = [structure_message(item) for item in generate_messages(5, seed=3)]
+
+    assert jsonl_text(messages) == "".join(jsonl_line(m) for m in messages)
+    assert jsonl_text([]) == ""

@@ -123,10 +123,10 @@ class LoopbackServer:
 
         async def scripted(request: web.Request) -> web.StreamResponse:
             handler = queue.pop(0) if len(queue) > 1 else queue[0]
-            result = handler(request)  # type: ignore[call-arg]
+            result = handler(request)  # type: ignore[call-arg]  # handlers take the request or nothing; this branch is the former
             if asyncio.iscoroutine(result):
                 result = await result
-            return result  # type: ignore[return-value]
+            return result  # type: ignore[return-value]  # handlers return aiohttp responses
 
         self.handler = scripted
 
@@ -143,7 +143,7 @@ class LoopbackServer:
         await site.start()
         server = site._server
         assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # private, Optional before start(); set by start() above
 
     async def close(self) -> None:
         self.release.set()

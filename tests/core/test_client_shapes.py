@@ -48,11 +48,11 @@ async def test_an_ssl_context_reaches_aiohttp(mocked: aioresponses) -> None:
 
     async with ExternalMessagesClient(BASE, token=TOKEN, ssl=context) as client:
         await client.count()
-        connector = client._http.transport.session.connector  # type: ignore[union-attr]
+        connector = client._http.transport.session.connector  # type: ignore[union-attr]  # the session is Optional until the first request, made above
 
     assert _calls(mocked)[0].kwargs["ssl"] is context
     assert connector is not None
-    assert connector._ssl is context  # type: ignore[attr-defined]
+    assert connector._ssl is context  # type: ignore[attr-defined]  # aiohttp's private attribute, the only view of the context used
 
 
 def test_skipping_verification_is_logged_as_a_warning(
@@ -127,8 +127,8 @@ async def test_rare_transport_failures_become_the_packages_errors(
 
     assert type(info.value) is expected
     assert len(_calls(mocked)) == 4
-    assert info.value.method == "GET"  # type: ignore[attr-defined]
-    assert info.value.path == "/api/external_messages"  # type: ignore[attr-defined]
+    assert info.value.method == "GET"  # type: ignore[attr-defined]  # expected is a parametrized type; both kinds have method
+    assert info.value.path == "/api/external_messages"  # type: ignore[attr-defined]  # expected is a parametrized type; both kinds have path
     assert "skip=" not in str(info.value)
 
 
@@ -183,6 +183,6 @@ async def test_a_non_string_option_is_a_type_error_before_any_request(
 ) -> None:
     async with ExternalMessagesClient(BASE, token=TOKEN) as client:
         with pytest.raises(TypeError, match=option):
-            await client.get_page(**{option: 5})  # type: ignore[arg-type]
+            await client.get_page(**{option: 5})  # type: ignore[arg-type]  # wrong on purpose
 
     assert mocked.requests == {}

@@ -20,6 +20,7 @@ from external_messages_async import (
 )
 from external_messages_async._converter import (
     CONVERTER,
+    _format_datetime_isoformat,
     _parse_rfc3339_slow,
     decode_json,
     format_datetime,
@@ -306,3 +307,18 @@ def test_a_single_message_that_is_not_an_object_is_a_decode_error() -> None:
         structure_message(["a", "list"])
 
     assert info.value.path == "$"
+
+
+@pytest.mark.parametrize("value", ["text", ["list"], 5])
+def test_the_converter_refuses_a_message_that_is_not_an_object(value: Any) -> None:
+    with pytest.raises(TypeError, match="expected a JSON object"):
+        make_converter().structure(value, ExternalMessage)
+
+
+@given(st.datetimes(timezones=st.just(timezone.utc)))
+def test_format_datetime_in_utc_agrees_with_isoformat(value: datetime) -> None:
+    """The orjson fast path for UTC writes what the isoformat rule writes."""
+    assert format_datetime(value) == _format_datetime_isoformat(value)
+    assert format_datetime(value) == _format_datetime_isoformat(
+        value.replace(tzinfo=timezone(timedelta(0)))
+    )

@@ -244,13 +244,13 @@ def test_retry_policy_numbers_must_be_finite(
     field: str, value: object, error: type[Exception]
 ) -> None:
     with pytest.raises(error, match=field):
-        RetryPolicy(**{field: value})  # type: ignore[arg-type]
+        RetryPolicy(**{field: value})  # type: ignore[arg-type]  # wrong on purpose
 
 
 async def test_get_many_checks_return_exceptions_is_a_bool() -> None:
     async with ExternalMessagesClient("https://pbx.example.com", token="t") as client:
         with pytest.raises(TypeError, match="return_exceptions"):
-            await client.get_many(["a"], return_exceptions="yes")  # type: ignore[call-overload]
+            await client.get_many(["a"], return_exceptions="yes")  # type: ignore[call-overload]  # wrong on purpose
 
 
 async def test_get_many_on_a_closed_client_raises_even_when_collecting_errors() -> None:
@@ -396,7 +396,7 @@ def test_a_password_auth_clock_must_be_callable() -> None:
     from external_messages_async import PasswordAuth
 
     with pytest.raises(TypeError, match="clock"):
-        PasswordAuth(username="u", password="p", clock=5.0)  # type: ignore[arg-type]
+        PasswordAuth(username="u", password="p", clock=5.0)  # type: ignore[arg-type]  # wrong on purpose
 
 
 async def test_a_custom_auth_header_with_cr_lf_is_refused_before_sending(

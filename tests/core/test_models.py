@@ -69,7 +69,7 @@ def _spec_item_schema() -> dict[str, Any]:
     spec = json.loads(SPEC.read_text())
     response = spec["paths"]["/external_messages"]["get"]["responses"]["200"]
     page = response["content"]["application/json"]["schema"]
-    return page["properties"]["items"]["items"]  # type: ignore[no-any-return]
+    return page["properties"]["items"]["items"]  # type: ignore[no-any-return]  # decoded JSON
 
 
 def test_external_message_has_the_17_fields_of_the_spec_in_order() -> None:
@@ -100,7 +100,7 @@ def test_external_message_is_frozen() -> None:
     message = ExternalMessage(id="x")
 
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
-        message.id = "y"  # type: ignore[misc]
+        message.id = "y"  # type: ignore[misc]  # assigning to a frozen value on purpose
 
 
 def test_external_message_uses_slots() -> None:

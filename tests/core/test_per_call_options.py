@@ -97,7 +97,7 @@ def test_with_options_checks_its_arguments(
     client = ExternalMessagesClient("https://pbx.example.com", token="t")
 
     with pytest.raises(error):
-        client.with_options(**kwargs)  # type: ignore[arg-type]
+        client.with_options(**kwargs)  # type: ignore[arg-type]  # wrong on purpose
 
 
 async def test_a_raw_get_carries_status_headers_request_id_and_attempts() -> None:
@@ -148,6 +148,6 @@ async def test_raw_calls_check_their_arguments_before_sending() -> None:
         with pytest.raises(ValueError, match="page_size"):
             await client.with_raw_response.get_page(top=500)
         with pytest.raises(TypeError, match="message_id"):
-            await client.with_raw_response.get(5)  # type: ignore[arg-type]
+            await client.with_raw_response.get(5)  # type: ignore[arg-type]  # wrong on purpose
 
     assert pbx.requests == []

@@ -228,6 +228,6 @@ def test_a_bad_proxy_option_fails_at_construction_without_showing_it(
     value: object, error: type[Exception]
 ) -> None:
     with pytest.raises(error, match="proxy") as info:
-        ExternalMessagesClient("https://pbx.example.com", token="t", proxy=value)  # type: ignore[arg-type]
+        ExternalMessagesClient("https://pbx.example.com", token="t", proxy=value)  # type: ignore[arg-type]  # wrong on purpose
 
     assert "hunter2" not in str(info.value)

@@ -200,12 +200,12 @@ def test_retry_after_is_reported_when_retries_are_used_up() -> None:
 )
 def test_policy_refuses_bad_settings(field: str, value: object, error: type) -> None:
     with pytest.raises(error, match=field):
-        RetryPolicy(**{field: value})  # type: ignore[arg-type]
+        RetryPolicy(**{field: value})  # type: ignore[arg-type]  # wrong on purpose
 
 
 def test_policy_is_keyword_only_and_frozen() -> None:
     with pytest.raises(TypeError):
-        RetryPolicy(3)  # type: ignore[misc]
+        RetryPolicy(3)  # type: ignore[misc]  # positional on purpose: the options are keyword-only
 
 
 @pytest.mark.parametrize(

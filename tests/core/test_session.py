@@ -162,7 +162,7 @@ def test_a_session_that_is_not_an_aiohttp_session_is_a_type_error() -> None:
         ExternalMessagesClient(
             "https://pbx:8887",
             token=TOKEN,
-            session=object(),  # type: ignore[arg-type]
+            session=object(),  # type: ignore[arg-type]  # wrong on purpose
         )
 
 
@@ -207,7 +207,7 @@ def test_bad_options_are_refused_in_the_constructor(
     options: dict[str, object], error: type[Exception]
 ) -> None:
     with pytest.raises(error):
-        ExternalMessagesClient("https://pbx:8887", token=TOKEN, **options)  # type: ignore[arg-type]
+        ExternalMessagesClient("https://pbx:8887", token=TOKEN, **options)  # type: ignore[arg-type]  # wrong on purpose
 
 
 def test_the_retry_settings_come_from_max_retries_or_retry() -> None:

@@ -150,6 +150,19 @@ def test_span_names_and_attributes_are_pure_decisions() -> None:
     assert operation_of_post("auth/sign_out", None, None) == "revoke"
 
 
+def test_a_page_attribute_that_is_not_a_number_is_left_out() -> None:
+    assert page_attributes("GET", "/api/x", {"skip": "-1", "top": "5"})[1] == {
+        "http.request.method": "GET",
+        "url.path": "/api/x",
+        "external_messages.top": 5,
+    }
+
+
+def test_a_json_body_with_a_refresh_token_names_a_refresh() -> None:
+    assert operation_of_post("auth/sign_in", None, {"refresh_token": "r"}) == "refresh"
+    assert operation_of_post("auth/sign_in", None, {"username": "u"}) == "login"
+
+
 def test_without_opentelemetry_nothing_is_imported_and_calls_work() -> None:
     """Run in a fresh interpreter where ``import opentelemetry`` fails."""
     script = textwrap.dedent(
@@ -199,7 +212,7 @@ async def test_without_opentelemetry_calls_run_without_spans(
     monkeypatch: pytest.MonkeyPatch, spans: InMemorySpanExporter
 ) -> None:
     monkeypatch.setattr(_tracing, "_trace", _tracing._UNSET)
-    monkeypatch.setitem(sys.modules, "opentelemetry", None)  # type: ignore[arg-type]
+    monkeypatch.setitem(sys.modules, "opentelemetry", None)  # type: ignore[arg-type]  # None in sys.modules makes the import fail, on purpose
     async with (
         FakePortSIPServer(3) as pbx,
         ExternalMessagesClient(pbx.url, token="demo-token") as client,

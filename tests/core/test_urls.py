@@ -73,7 +73,7 @@ def test_a_refused_url_does_not_echo_its_password(typed: str) -> None:
 
 def test_api_root_refuses_a_non_string() -> None:
     with pytest.raises(TypeError, match="base_url"):
-        api_root(8887)  # type: ignore[arg-type]
+        api_root(8887)  # type: ignore[arg-type]  # wrong on purpose
 
 
 def test_client_constructor_raises_value_error_for_a_bad_base_url() -> None:

@@ -64,7 +64,7 @@ def test_faults_are_frozen_and_evolve() -> None:
     faults = Faults(latency=0.1)
 
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
-        faults.latency = 0.2  # type: ignore[misc]
+        faults.latency = 0.2  # type: ignore[misc]  # assigning to a frozen value on purpose
     assert attrs.evolve(faults, rate_503=1.0).latency == 0.1
 
 
@@ -73,7 +73,7 @@ def test_faults_are_frozen_and_evolve() -> None:
 )
 def test_invalid_scripts_are_rejected(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError, match="must be"):
-        ScriptedResponse(**kwargs)  # type: ignore[arg-type]
+        ScriptedResponse(**kwargs)  # type: ignore[arg-type]  # wrong on purpose
 
 
 def test_scripts_without_path_match_data_requests_only() -> None:

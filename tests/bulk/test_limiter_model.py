@@ -218,3 +218,57 @@ def test_a_second_waiter_during_a_pause_keeps_the_one_pause_timer() -> None:
         assert all(task.done() for task in tasks)
     finally:
         loop.close()
+
+
+def test_a_longer_pause_replaces_the_timer_armed_for_the_shorter_one() -> None:
+    """Waiters are held until the later end when a second 429 extends a pause."""
+    loop = FakeClockLoop()
+    limiter = Limiter(1)
+    order: list[str] = []
+    release_a = asyncio.Event()
+
+    async def first() -> None:
+        async with limiter.slot() as epoch:
+            await release_a.wait()
+            limiter.on_rate_limited(1.0, epoch=epoch)
+
+    async def later(name: str) -> None:
+        async with limiter.slot():
+            order.append(name)
+
+    async def another_429() -> None:
+        limiter.on_rate_limited(2.0)
+
+    def spin() -> None:
+        for _ in range(10):
+            loop.stop()
+            loop.run_forever()
+
+    try:
+        tasks = [loop.create_task(first()), loop.create_task(later("b"))]
+        spin()
+        release_a.set()
+        spin()
+        short = limiter._timer
+        loop.now += 0.5
+        loop.run_until_complete(another_429())
+        tasks.append(loop.create_task(later("c")))
+        spin()
+
+        assert short is not None
+        assert short.cancelled()
+        assert limiter._timer is not None
+        assert limiter._timer.when() == 1002.5
+
+        loop.now = 1001.0
+        spin()
+        assert order == []
+
+        loop.now = 1002.5
+        for _ in range(3):
+            loop.call_soon(lambda: None)
+            spin()
+        assert order == ["b", "c"]
+        assert all(task.done() for task in tasks)
+    finally:
+        loop.close()

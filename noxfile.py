@@ -48,12 +48,12 @@ def _pytest_with_coverage(session: nox.Session, *args: str) -> None:
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
-    """The whole suite, warnings as errors, asyncio debug on, coverage >= 95%."""
+    """The whole suite, warnings as errors, asyncio debug on, branch coverage 100%."""
     _install(session, "test")
     _pytest_with_coverage(session, *session.posargs)
     # external_messages_async.dlt needs the dlt extra: `nox -s dlt` covers it.
     session.run(
-        "coverage", "report", "--fail-under=95", "--omit=external_messages_async/dlt.py"
+        "coverage", "report", "--fail-under=100", "--omit=external_messages_async/dlt.py"
     )
 
 

@@ -53,7 +53,10 @@ def tests(session: nox.Session) -> None:
     _pytest_with_coverage(session, *session.posargs)
     # external_messages_async.dlt needs the dlt extra: `nox -s dlt` covers it.
     session.run(
-        "coverage", "report", "--fail-under=100", "--omit=external_messages_async/dlt.py"
+        "coverage",
+        "report",
+        "--fail-under=100",
+        "--omit=external_messages_async/dlt.py",
     )
 
 

@@ -136,7 +136,7 @@ def test_since_and_lookback_reach_the_sync(
 
     assert first.exit_code == 0, first.output
     in_june = sum(1 for m in pbx_thread.messages if m["created_at"] >= "2024-06-01")
-    assert SUMMARY.match(first.stdout.strip())["new"] == str(in_june)  # type: ignore[index]
+    assert SUMMARY.match(first.stdout.strip())["new"] == str(in_june)  # type: ignore[index]  # the summary line matched (checked by exit code)
     assert second.stdout.startswith("0 new, 0 updated, 0 unchanged in 0 pages")
 
 
@@ -222,7 +222,7 @@ def _sync(
             "--url", server.url, "--db", str(db), *more,
         ],
         text=True, cwd=ROOT,
-        **{"env": {**CHILD_ENV, "PORTSIP_TOKEN": server.token or ""}, **popen},  # type: ignore[arg-type]
+        **{"env": {**CHILD_ENV, "PORTSIP_TOKEN": server.token or ""}, **popen},  # type: ignore[arg-type]  # Popen overloads cannot see through the dict
     )  # fmt: skip
 
 
@@ -249,7 +249,7 @@ def test_a_real_process_syncs_then_finds_nothing_new(
 
     assert first[0] == 0, first[2]
     assert first[2] == ""  # stderr is not a terminal: no progress display
-    assert SUMMARY.match(first[1].strip())["new"] == "300"  # type: ignore[index]
+    assert SUMMARY.match(first[1].strip())["new"] == "300"  # type: ignore[index]  # the summary line matched (checked by exit code)
     assert second[0] == 0, second[2]
     counts = SUMMARY.match(second[1].strip())
     assert counts is not None

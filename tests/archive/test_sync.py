@@ -134,7 +134,7 @@ async def test_new_messages_are_added_and_the_checkpoint_moves(
 
     assert second.new == 5
     assert second.next_from == top + timedelta(minutes=5) - LOOKBACK
-    assert second.next_from > first.next_from  # type: ignore[operator]
+    assert second.next_from > first.next_from  # type: ignore[operator]  # both runs set next_from
     assert current_checkpoint(str(path)) != checkpoint_before
     assert len(table(str(path), "external_messages")) == 1005
 
@@ -241,7 +241,7 @@ async def test_bad_arguments_fail_before_any_request_or_file(
     error: type[Exception],
 ) -> None:
     with pytest.raises(error):
-        await sync_to_sqlite(client, tmp_path / "a.sqlite", **kwargs)  # type: ignore[arg-type]
+        await sync_to_sqlite(client, tmp_path / "a.sqlite", **kwargs)  # type: ignore[arg-type]  # wrong arguments on purpose
 
     assert pbx.requests == []
     assert files_in(tmp_path) == []
@@ -266,7 +266,7 @@ async def test_a_path_must_name_a_file(
     client: ExternalMessagesClient, path: object, error: type[Exception]
 ) -> None:
     with pytest.raises(error):
-        await sync_to_sqlite(client, path)  # type: ignore[arg-type]
+        await sync_to_sqlite(client, path)  # type: ignore[arg-type]  # a wrong path type on purpose
 
 
 def test_next_run_from_is_the_high_water_minus_the_lookback() -> None:

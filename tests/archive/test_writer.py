@@ -206,7 +206,7 @@ async def test_sqlite_runs_on_one_worker_thread_not_the_loop(tmp_path: Path) -> 
             threads.add(threading.current_thread().name)
             return original(rows)
 
-        archive._db.write_page = spy  # type: ignore[method-assign]
+        archive._db.write_page = spy  # type: ignore[method-assign]  # a spy in place of the real write
         await archive.write(pages_of(make_messages(300)), final_checkpoint=lambda: None)
 
     assert len(threads) == 1

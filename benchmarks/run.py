@@ -267,6 +267,18 @@ def cpu(samples: list[Sample]) -> float:
     return statistics.median(sample.cpu_us for sample in samples)
 
 
+SYNC_BEGIN = "<!-- sync benchmark: start -->"
+SYNC_END = "<!-- sync benchmark: end -->"
+
+
+def sync_section(path: Path) -> str | None:
+    """The marked section ``benchmarks/sync.py`` wrote, or ``None``."""
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    if SYNC_BEGIN not in text or SYNC_END not in text:
+        return None
+    return SYNC_BEGIN + text.split(SYNC_BEGIN, 1)[1].split(SYNC_END, 1)[0] + SYNC_END
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -521,12 +533,17 @@ def main() -> None:
     )
     text = "\n".join(lines) + "\n"
     kept_startup = startup_section(Path(args.output))
+    kept_sync = sync_section(Path(args.output))
     print(text)
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(text)
-    # The start-up section is benchmarks/startup.py's: keep what it last wrote.
+    # The start-up and sync sections are benchmarks/startup.py's and
+    # benchmarks/sync.py's: keep what they last wrote.
     if kept_startup:
         write_section(kept_startup, Path(args.output))
+    if kept_sync:
+        with Path(args.output).open("a", encoding="utf-8") as page:
+            page.write("\n" + kept_sync + "\n")
     print(f"written to {args.output}")
 
 

@@ -65,10 +65,7 @@ class LimiterModel(RuleBasedStateMachine):
 
     def spin(self) -> None:
         """Run the loop until every task that can run has run."""
-        for _ in range(10):
-            # stop() first: run_forever() runs one iteration, then returns.
-            self.loop.stop()
-            self.loop.run_forever()
+        spin(self.loop)
 
     @initialize(max_concurrency=st.one_of(st.none(), st.integers(1, 4)))
     def start(self, max_concurrency: int | None) -> None:
@@ -176,99 +173,99 @@ LimiterModel.TestCase.settings = settings(
 TestLimiterModel = LimiterModel.TestCase
 
 
+def spin(loop: asyncio.AbstractEventLoop) -> None:
+    """Run the loop until every task that can run has run."""
+    for _ in range(10):
+        # stop() first: run_forever() runs one iteration, then returns.
+        loop.stop()
+        loop.run_forever()
+
+
+def run_past(loop: FakeClockLoop, when: float) -> None:
+    """Move the clock to ``when`` and run the timers that came due."""
+    loop.now = when
+    for _ in range(3):
+        loop.call_soon(lambda: None)
+        spin(loop)
+
+
+@attrs.define(eq=False)
+class PausedQueue:
+    """A limiter of one place: job a gets a 1 s 429 while job b waits."""
+
+    loop: FakeClockLoop = attrs.field(factory=FakeClockLoop)
+    limiter: Limiter = attrs.field(factory=lambda: Limiter(1))
+    order: list[str] = attrs.field(factory=list)
+    tasks: list[asyncio.Task[None]] = attrs.field(factory=list)
+
+    async def _rate_limited(self, release: asyncio.Event) -> None:
+        async with self.limiter.slot() as epoch:
+            await release.wait()
+            self.limiter.on_rate_limited(1.0, epoch=epoch)
+
+    async def _later(self, name: str) -> None:
+        async with self.limiter.slot():
+            self.order.append(name)
+
+    def start(self) -> None:
+        release = asyncio.Event()
+        self.tasks += [
+            self.loop.create_task(self._rate_limited(release)),
+            self.loop.create_task(self._later("b")),
+        ]
+        spin(self.loop)
+        release.set()
+        spin(self.loop)
+
+    def queue(self, name: str) -> None:
+        self.tasks.append(self.loop.create_task(self._later(name)))
+        spin(self.loop)
+
+
 def test_a_second_waiter_during_a_pause_keeps_the_one_pause_timer() -> None:
     """Queueing again during a pause re-uses the timer armed for its end."""
-    loop = FakeClockLoop()
-    limiter = Limiter(1)
-    order: list[str] = []
-    release_a = asyncio.Event()
-
-    async def first() -> None:
-        async with limiter.slot() as epoch:
-            await release_a.wait()
-            limiter.on_rate_limited(1.0, epoch=epoch)
-
-    async def later(name: str) -> None:
-        async with limiter.slot():
-            order.append(name)
-
-    def spin() -> None:
-        for _ in range(10):
-            loop.stop()
-            loop.run_forever()
-
+    queue = PausedQueue()
     try:
-        tasks = [loop.create_task(first()), loop.create_task(later("b"))]
-        spin()
-        release_a.set()
-        spin()
-        timer = limiter._timer
-        tasks.append(loop.create_task(later("c")))
-        spin()
+        queue.start()
+        timer = queue.limiter._timer
+        queue.queue("c")
 
         assert timer is not None
-        assert limiter._timer is timer
-        assert order == []
+        assert queue.limiter._timer is timer
+        assert queue.order == []
 
-        loop.now += 1.0
-        for _ in range(3):
-            loop.call_soon(lambda: None)
-            spin()
-        assert order == ["b", "c"]
-        assert all(task.done() for task in tasks)
+        run_past(queue.loop, 1001.0)
+        assert queue.order == ["b", "c"]
+        assert all(task.done() for task in queue.tasks)
     finally:
-        loop.close()
+        queue.loop.close()
 
 
 def test_a_longer_pause_replaces_the_timer_armed_for_the_shorter_one() -> None:
     """Waiters are held until the later end when a second 429 extends a pause."""
-    loop = FakeClockLoop()
-    limiter = Limiter(1)
-    order: list[str] = []
-    release_a = asyncio.Event()
-
-    async def first() -> None:
-        async with limiter.slot() as epoch:
-            await release_a.wait()
-            limiter.on_rate_limited(1.0, epoch=epoch)
-
-    async def later(name: str) -> None:
-        async with limiter.slot():
-            order.append(name)
+    queue = PausedQueue()
 
     async def another_429() -> None:
-        limiter.on_rate_limited(2.0)
-
-    def spin() -> None:
-        for _ in range(10):
-            loop.stop()
-            loop.run_forever()
+        queue.limiter.on_rate_limited(2.0)
 
     try:
-        tasks = [loop.create_task(first()), loop.create_task(later("b"))]
-        spin()
-        release_a.set()
-        spin()
-        short = limiter._timer
-        loop.now += 0.5
-        loop.run_until_complete(another_429())
-        tasks.append(loop.create_task(later("c")))
-        spin()
+        queue.start()
+        short = queue.limiter._timer
+        queue.loop.now += 0.5
+        queue.loop.run_until_complete(another_429())
+        queue.queue("c")
 
         assert short is not None
         assert short.cancelled()
-        assert limiter._timer is not None
-        assert limiter._timer.when() == 1002.5
+        assert queue.limiter._timer is not None
+        assert queue.limiter._timer.when() == 1002.5
 
-        loop.now = 1001.0
-        spin()
-        assert order == []
+        queue.loop.now = 1001.0
+        spin(queue.loop)
+        assert queue.order == []
 
-        loop.now = 1002.5
-        for _ in range(3):
-            loop.call_soon(lambda: None)
-            spin()
-        assert order == ["b", "c"]
-        assert all(task.done() for task in tasks)
+        run_past(queue.loop, 1002.5)
+        assert queue.order == ["b", "c"]
+        assert all(task.done() for task in queue.tasks)
     finally:
-        loop.close()
+        queue.loop.close()

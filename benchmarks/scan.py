@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import bisect
 import os
 import re
@@ -50,10 +51,23 @@ def _instant(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def _data(messages: int, ties: int | None) -> list[dict[str, object]]:
+def _data(
+    messages: int, ties: int | None, ordered_ids: bool = False
+) -> list[dict[str, object]]:
     from external_messages_async.testing import generate_messages
 
     items = generate_messages(messages, seed=1, sparse=False)
+    if ordered_ids:
+        # Ids that grow with created_at, as 64-bit "snowflake" ids do (the
+        # decimal inside PortSIP's base64 ids has their shape; PortSIP does
+        # not document how it makes them): base64 of a decimal rising with
+        # time, instead of the generator's ids, which are in no time order.
+        for rank, item in enumerate(
+            sorted(items, key=lambda m: _instant(str(m["created_at"])))
+        ):
+            item["id"] = base64.b64encode(
+                str(700551909773148160 + rank * 4096).encode()
+            ).decode()
     if ties:
         start = datetime(2024, 5, 1, tzinfo=timezone.utc)
         for index, item in enumerate(items):
@@ -62,10 +76,14 @@ def _data(messages: int, ties: int | None) -> list[dict[str, object]]:
     return items
 
 
-async def _serve(messages: int, latency: float, ties: int | None) -> None:
+async def _serve(
+    messages: int, latency: float, ties: int | None, ordered_ids: bool = False
+) -> None:
     from aiohttp import web
 
-    items = sorted(_data(messages, ties), key=lambda m: _instant(str(m["created_at"])))
+    items = sorted(
+        _data(messages, ties, ordered_ids), key=lambda m: _instant(str(m["created_at"]))
+    )
     times = [_instant(str(m["created_at"])) for m in items]
     ids = [str(m["id"]) for m in items]
     encoded = [orjson.dumps(m) for m in items]
@@ -116,11 +134,14 @@ async def _serve(messages: int, latency: float, ties: int | None) -> None:
 
 
 @contextmanager
-def server(messages: int, latency_ms: float, ties: int | None) -> Iterator[str]:
+def server(
+    messages: int, latency_ms: float, ties: int | None, *, ordered_ids: bool = False
+) -> Iterator[str]:
     """Run :func:`_serve` in a child process; yield its URL; stop it on exit."""
     command = [
         sys.executable, __file__, "--serve", "--messages", str(messages),
         "--latency-ms", str(latency_ms), *(["--ties", str(ties)] if ties else []),
+        *(["--ordered-ids"] if ordered_ids else []),
     ]  # fmt: skip
     with subprocess.Popen(
         command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
@@ -178,9 +199,12 @@ def main() -> None:
     parser.add_argument("--ties", type=int, default=None)
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--latency-ms", type=float, default=0.0, help=argparse.SUPPRESS)
+    parser.add_argument("--ordered-ids", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        asyncio.run(_serve(args.messages, args.latency_ms / 1000, args.ties))
+        asyncio.run(
+            _serve(args.messages, args.latency_ms / 1000, args.ties, args.ordered_ids)
+        )
         return
     load = os.getloadavg()[0]
     print(

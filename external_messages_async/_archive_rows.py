@@ -9,6 +9,7 @@ page (:class:`RunCounts`). :mod:`._archive_db` applies the plans to SQLite;
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 
@@ -54,10 +55,15 @@ def format_instant(value: datetime) -> str:
     return format_datetime(value)
 
 
+_fields = operator.attrgetter(*MESSAGE_COLUMNS)
+
+
 def message_row(message: ExternalMessage) -> Row:
     """Turn a message into its archive row: enums as their text, times as UTC text.
 
-    Written out field by field: it runs for every message synced.
+    It runs for every message synced, on the event loop's thread, so it reads
+    the 17 attributes in one C call and takes an enum's text from ``_value_``
+    (the attribute the ``value`` property returns, without the property).
 
     Args:
         message: The message.
@@ -65,25 +71,28 @@ def message_row(message: ExternalMessage) -> Row:
     Returns:
         The values of :data:`MESSAGE_COLUMNS`, in order.
     """
-    msg_type, direction = message.msg_type, message.direction
-    delivery, created = message.delivery, message.created_at
+    (
+        message_id, config_id, sender, sender_name, receiver, receiver_name,
+        channel_name, channel_number, brand, did, msg_type, direction, content,
+        reason, delivery, provider_msg_id, created,
+    ) = _fields(message)  # fmt: skip
     return (
-        message.id,
-        message.config_id,
-        message.sender,
-        message.sender_name,
-        message.receiver,
-        message.receiver_name,
-        message.channel_name,
-        message.channel_number,
-        message.brand,
-        message.did,
-        None if msg_type is None else msg_type.value,
-        None if direction is None else direction.value,
-        message.content,
-        message.reason,
-        None if delivery is None else delivery.value,
-        message.provider_msg_id,
+        message_id,
+        config_id,
+        sender,
+        sender_name,
+        receiver,
+        receiver_name,
+        channel_name,
+        channel_number,
+        brand,
+        did,
+        None if msg_type is None else msg_type._value_,
+        None if direction is None else direction._value_,
+        content,
+        reason,
+        None if delivery is None else delivery._value_,
+        provider_msg_id,
         None if created is None else format_instant(created),
     )
 

@@ -9,6 +9,7 @@ checkpoint is are pure functions here; the feed itself is a thin shell.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -213,8 +214,16 @@ class ChangePages:
         return page
 
     async def aclose(self) -> None:
-        """Stop the run; the feed's checkpoint stays unset."""
+        """Stop the run and its request sent ahead; the checkpoint stays unset."""
         self._closed = True
+        await self._pages.aclose()
+
+    def __del__(self) -> None:
+        # A run left by `break` without aclose(): stop its request sent ahead.
+        if not self._closed:
+            # RuntimeError: the event loop is already closed.
+            with contextlib.suppress(RuntimeError):
+                self._pages.cancel()
 
 
 class ChangeItems:

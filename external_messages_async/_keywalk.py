@@ -47,6 +47,13 @@ _Messages = list[ExternalMessage]
 class KeyPages:
     """One sequential key walk, run in the caller's task: an async iterator of pages.
 
+    **Read ahead.** As soon as a page is accepted, the request for the next
+    one is sent (its key comes from that page), so the server works on it
+    while the caller handles this page: the walk stays sequential, with one
+    request in flight, but the round trip overlaps the caller's work. A walk
+    left before its end must be stopped with :meth:`aclose` (or
+    :meth:`cancel`, from synchronous code), which cancels that request.
+
     Args:
         fetch: Sends one list request.
         walk: Where the walk starts.
@@ -57,6 +64,7 @@ class KeyPages:
         self._fetch = fetch
         self.walk = walk
         self._stats = stats
+        self._ahead: asyncio.Task[Page[ExternalMessage]] | None = None
 
     def __aiter__(self) -> KeyPages:
         return self
@@ -74,14 +82,47 @@ class KeyPages:
             Those messages, or ``None`` once the walk is done.
         """
         while not self.walk.done:
-            request = plan(self.walk)
-            page = await self._fetch(request.filter, request.orderby, request.top, 0)
+            ahead, self._ahead = self._ahead, None
+            if ahead is None:
+                request = plan(self.walk)
+                page = await self._fetch(
+                    request.filter, request.orderby, request.top, 0
+                )
+            else:
+                # A cancellation of this task cancels the awaited one too.
+                page = await ahead
             step = accept(self.walk, page.items, page.count)
             self.walk = step.walk
             self._stats.add(step)
+            if not step.walk.done:
+                request = plan(step.walk)
+                self._ahead = asyncio.get_running_loop().create_task(
+                    self._fetch(request.filter, request.orderby, request.top, 0),
+                    name="external_messages_async key page",
+                )
             if step.items:
                 return step.items
         return None
+
+    def cancel(self) -> None:
+        """Cancel the request sent ahead, if any; its outcome is dropped."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            ahead.cancel()
+            # Retrieved, so that a failure is never reported as unretrieved.
+            ahead.add_done_callback(_drop_outcome)
+
+    async def aclose(self) -> None:
+        """Cancel the request sent ahead and wait for it to end."""
+        ahead = self._ahead
+        self.cancel()
+        if ahead is not None:
+            await asyncio.gather(ahead, return_exceptions=True)
+
+
+def _drop_outcome(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 _END = object()
@@ -145,6 +186,8 @@ class ScanPages:
         self.stats = ScanStats()
         self._sources: collections.deque[KeyPages | _Feeder] | None = None
         self._feeders: list[_Feeder] = []
+        #: The walk of a scan of one slice, run in the caller's task.
+        self._sequential: KeyPages | None = None
         self._undated: int | object | None = _UNKNOWN
         self._range = ""
         self._offsets: list[int] = []
@@ -216,7 +259,8 @@ class ScanPages:
             slices = slice_count(first.count, scan.page_size, scan.concurrency)
             self._offsets = split_offsets(first.count, slices)
         if slices == 1:
-            self._sources.append(self._walk(lower, scan.until))
+            self._sequential = self._walk(lower, scan.until)
+            self._sources.append(self._sequential)
             self.stats.slices = 1
         self._slice_total = 0 if slices == 1 else slices
 
@@ -276,16 +320,18 @@ class ScanPages:
         return page.count
 
     async def aclose(self) -> None:
-        """End the scan: cancel its slice requests and wait for them."""
-        tasks = [feeder.task for feeder in self._feeders]
+        """End the scan: cancel its requests and wait for them."""
+        tasks: list[asyncio.Future[Any]] = [feeder.task for feeder in self._feeders]
+        if self._sequential is not None and self._sequential._ahead is not None:
+            tasks.append(self._sequential._ahead)
         self._finish(closed=True)
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
 
     def __del__(self) -> None:
         # `async for` does not close an iterator left by `break`; CPython drops
-        # it at once, and this stops its slices without waiting for them.
-        if self._feeders:
+        # it at once, and this stops its requests without waiting for them.
+        if self._feeders or self._sequential is not None:
             # RuntimeError: the event loop is already closed.
             with contextlib.suppress(RuntimeError):
                 self._finish()
@@ -296,6 +342,9 @@ class ScanPages:
         for feeder in self._feeders:
             feeder.task.cancel()
         self._feeders = []
+        if self._sequential is not None:
+            self._sequential.cancel()
+            self._sequential = None
 
 
 class ScanItems:

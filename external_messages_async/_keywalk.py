@@ -58,12 +58,21 @@ class KeyPages:
         fetch: Sends one list request.
         walk: Where the walk starts.
         stats: Counters to update.
+        tasks: A set each request sent ahead is added to while it runs, so
+            that an owner can wait for it after the walk is dropped.
     """
 
-    def __init__(self, fetch: FetchKeyPage, walk: KeyWalk, stats: ScanStats) -> None:
+    def __init__(
+        self,
+        fetch: FetchKeyPage,
+        walk: KeyWalk,
+        stats: ScanStats,
+        tasks: set[asyncio.Task[Any]] | None = None,
+    ) -> None:
         self._fetch = fetch
         self.walk = walk
         self._stats = stats
+        self._tasks = tasks
         self._ahead: asyncio.Task[Page[ExternalMessage]] | None = None
 
     def __aiter__(self) -> KeyPages:
@@ -100,6 +109,9 @@ class KeyPages:
                     self._fetch(request.filter, request.orderby, request.top, 0),
                     name="external_messages_async key page",
                 )
+                if self._tasks is not None:
+                    self._tasks.add(self._ahead)
+                    self._ahead.add_done_callback(self._tasks.discard)
             if step.items:
                 return step.items
         return None
@@ -143,7 +155,7 @@ async def _all(*steps: Coroutine[Any, Any, Any]) -> list[Any]:
 class _Feeder:
     """Runs a :class:`KeyPages` walk in its own task, buffering its pages."""
 
-    def __init__(self, pages: KeyPages, tasks: set[asyncio.Task[None]]) -> None:
+    def __init__(self, pages: KeyPages, tasks: set[asyncio.Task[Any]]) -> None:
         self._queue: asyncio.Queue[object] = asyncio.Queue()
         self.task = asyncio.get_running_loop().create_task(
             self._run(pages), name="external_messages_async scan slice"
@@ -180,7 +192,7 @@ class ScanPages:
         tasks: A set the slice tasks are added to while they run.
     """
 
-    def __init__(self, scan: MessageScan, tasks: set[asyncio.Task[None]]) -> None:
+    def __init__(self, scan: MessageScan, tasks: set[asyncio.Task[Any]]) -> None:
         self._scan = scan
         self._tasks = tasks
         self.stats = ScanStats()
@@ -235,7 +247,7 @@ class ScanPages:
         walk = KeyWalk(
             lower=lower, upper=upper, page_size=scan.page_size, filter=scan.filter
         )
-        return KeyPages(scan.fetch, walk, self.stats)
+        return KeyPages(scan.fetch, walk, self.stats, self._tasks)
 
     async def _start(self) -> None:
         """Plan the slices: one walk, or ``concurrency`` at a time over many."""
@@ -321,10 +333,7 @@ class ScanPages:
 
     async def aclose(self) -> None:
         """End the scan: cancel its requests and wait for them."""
-        tasks: list[asyncio.Future[Any]] = [feeder.task for feeder in self._feeders]
-        if self._sequential is not None and self._sequential._ahead is not None:
-            tasks.append(self._sequential._ahead)
-        self._finish(closed=True)
+        tasks = self._finish(closed=True)
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
 
@@ -336,15 +345,21 @@ class ScanPages:
             with contextlib.suppress(RuntimeError):
                 self._finish()
 
-    def _finish(self, *, closed: bool = False) -> None:
+    def _finish(self, *, closed: bool = False) -> list[asyncio.Task[Any]]:
+        """Stop the scan; return the tasks cancelled, for the caller to await."""
         self._done = True
         self.closed = self.closed or closed
-        for feeder in self._feeders:
-            feeder.task.cancel()
+        tasks: list[asyncio.Task[Any]] = [feeder.task for feeder in self._feeders]
+        for task in tasks:
+            task.cancel()
         self._feeders = []
         if self._sequential is not None:
+            ahead = self._sequential._ahead
+            if ahead is not None:
+                tasks.append(ahead)
             self._sequential.cancel()
             self._sequential = None
+        return tasks
 
 
 class ScanItems:
@@ -458,7 +473,7 @@ class MessageScan:
         self.concurrency = concurrency
         self.stats = ScanStats()
         self._scans: weakref.WeakSet[ScanPages] = weakref.WeakSet()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
 
     def __aiter__(self) -> ScanItems:
         return ScanItems(self.pages())

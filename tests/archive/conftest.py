@@ -125,13 +125,16 @@ class Pbx:
     ) -> None:
         self.seen += 1
         if self.seen == self.hold_at:
+            # This hold's own event: a later arm() makes new ones, so a
+            # release set before the worker thread starts waiting still counts.
+            release = self.release
             self.reached.set()
-            await asyncio.get_running_loop().run_in_executor(None, self.release.wait)
+            await asyncio.get_running_loop().run_in_executor(None, release.wait)
 
     def arm(self, hold_at: int | None) -> None:
         self.hold_at, self.seen = hold_at, 0
-        self.reached.clear()
-        self.release.clear()
+        self.reached = threading.Event()
+        self.release = threading.Event()
 
 
 def foreign_database(path: Path, table_name: str) -> None:

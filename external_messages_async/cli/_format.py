@@ -116,8 +116,19 @@ def jsonl_text(messages: Iterable[ExternalMessage]) -> str:
     Returns:
         The text of the lines.
     """
-    # Bytes joined and decoded once per page, not once per line.
-    return b"".join(map(message_json_line, messages)).decode()
+    return jsonl_bytes(messages).decode()
+
+
+def jsonl_bytes(messages: Iterable[ExternalMessage]) -> bytes:
+    """:func:`jsonl_text` as UTF-8 bytes, for writing to a file without decoding.
+
+    Args:
+        messages: The messages.
+
+    Returns:
+        The lines, encoded.
+    """
+    return b"".join(map(message_json_line, messages))
 
 
 def csv_row(message: ExternalMessage) -> list[str]:

@@ -41,6 +41,7 @@ from ._format import (
     TableLayout,
     Tally,
     csv_text,
+    jsonl_bytes,
     jsonl_text,
     plan_table,
     record_lines,
@@ -93,6 +94,22 @@ class Encoder:
             Whole records only.
         """
         return jsonl_text(messages)
+
+    def page_bytes(self, messages: Sequence[ExternalMessage]) -> bytes:
+        """:meth:`page` encoded as UTF-8, what a file receives.
+
+        JSON lines are made as bytes, so they skip decoding and encoding
+        again; other formats encode :meth:`page`.
+
+        Args:
+            messages: The messages.
+
+        Returns:
+            Whole records only.
+        """
+        if type(self).page is Encoder.page:
+            return jsonl_bytes(messages)
+        return self.page(messages).encode()
 
     def end(self, written: int) -> str:
         """Text written after the last message, or ``""``.
@@ -289,8 +306,10 @@ class Sink:
             except OSError as exc:
                 raise self._write_error(exc) from None
             return
+        self._write_file(text.encode())
+
+    def _write_file(self, data: bytes) -> None:
         self.open()
-        data = text.encode()
         view = memoryview(data)
         try:
             while view:
@@ -312,11 +331,16 @@ class Sink:
             OutputClosed: stdout's reader went away.
             CliError: The output cannot be written (the page is not counted).
         """
-        text = self._encoder.page(messages)
+        start = ""
         if not self._started:
-            text = self._encoder.start() + text
-            self._started = True
-        self._emit(text)
+            start = self._encoder.start()
+        if self.path is None:
+            self._emit(start + self._encoder.page(messages))
+        else:
+            data = self._encoder.page_bytes(messages)
+            if start or data:
+                self._write_file(start.encode() + data)
+        self._started = True
         self.written += len(messages)
         self.written_at = time.monotonic()
 

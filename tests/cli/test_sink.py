@@ -10,7 +10,7 @@ import pytest
 
 from external_messages_async import ExternalMessage
 from external_messages_async.cli._errors import CliError
-from external_messages_async.cli._render import OutputClosed, Sink, encoder_for
+from external_messages_async.cli._render import Format, OutputClosed, Sink, encoder_for
 
 
 def _message(message_id: str) -> ExternalMessage:
@@ -117,3 +117,32 @@ def test_a_closed_pipe_is_pointed_at_devnull_so_later_flushes_pass() -> None:
 
         stream.write("more\n")
         stream.flush()
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "table", "record"])
+def test_a_file_receives_the_bytes_of_the_page_text(fmt: Format) -> None:
+    # JSON lines reach a file without a decode and encode; the bytes must be
+    # exactly the text's, non-ASCII content included.
+    messages = [
+        ExternalMessage(id="a", content='héllo 👋, "quoted"\nline'),
+        _message("b"),
+    ]
+
+    assert encoder_for(fmt).page_bytes(messages) == (
+        encoder_for(fmt).page(messages).encode()
+    )
+
+
+def test_a_jsonl_file_holds_what_stdout_shows(tmp_path: Path) -> None:
+    messages = [ExternalMessage(id="a", content="ünïcode"), _message("b")]
+    shown = io.StringIO()
+    on_stdout = Sink("jsonl", stdout=shown)
+    to_file = Sink("jsonl", path=str(tmp_path / "out.jsonl"))
+
+    for sink in (on_stdout, to_file):
+        sink.write_page(messages)
+        sink.write_page([])
+        sink.close()
+
+    assert (tmp_path / "out.jsonl").read_text(encoding="utf-8") == shown.getvalue()
+    assert shown.getvalue().count("\n") == 2

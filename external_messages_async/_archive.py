@@ -9,6 +9,7 @@ file, whatever produces the pages.
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import logging
 import os
@@ -22,7 +23,7 @@ from typing import Any, TypeVar
 import attrs
 
 from ._archive_db import ArchiveDB
-from ._archive_rows import PagePlan, RunCounts, format_instant, message_row
+from ._archive_rows import PagePlan, Row, RunCounts, format_instant, message_row
 from ._changes import DEFAULT_LOOKBACK, Checkpoint
 from ._client import ExternalMessagesClient
 from ._models import ExternalMessage
@@ -36,6 +37,9 @@ logger = logging.getLogger("external_messages_async")
 
 #: How much of an error's text a failed run keeps in ``sync_state.outcome``.
 _OUTCOME_CHARS = 500
+#: Pages handed to the worker thread at most at once: one being written,
+#: one waiting its turn.
+_QUEUED_PAGES = 2
 
 
 @attrs.frozen
@@ -188,21 +192,27 @@ class ArchiveWriter:
         """
         db = self._db
         await self._call(db.start_run, format_instant(now()))
-        # The page being written, on the worker thread, while the loop reads
-        # the next one from the network.
-        writing: asyncio.Future[PagePlan] | None = None
+        # Pages handed to the worker thread and not yet written, oldest first.
+        # The next page is queued before the last one is written, so that the
+        # thread never waits for the loop; the thread writes them in order.
+        writing: collections.deque[asyncio.Future[PagePlan]] = collections.deque()
+        # The totals as of the last page known written (the thread may be
+        # further on).
+        counts = RunCounts()
+
+        async def written() -> None:
+            nonlocal counts
+            counts = counts.add(await writing.popleft())
+            if on_page is not None:
+                on_page(counts)
+
         try:
             async for page in pages:
-                rows = [message_row(message) for message in page]
-                if writing is not None:
-                    await writing
-                    if on_page is not None:
-                        on_page(db.counts)
-                writing = self._submit(db.write_page, rows)
-            if writing is not None:
-                await writing
-                if on_page is not None:
-                    on_page(db.counts)
+                writing.append(self._submit(db.write_page, _rows(page)))
+                while writing and (len(writing) > _QUEUED_PAGES or writing[0].done()):
+                    await written()
+            while writing:
+                await written()
             checkpoint = final_checkpoint()
         except BaseException as exc:
             failure = await _written_or_failed(writing, exc)
@@ -236,21 +246,21 @@ class ArchiveWriter:
         return db.counts
 
 
+def _rows(page: Sequence[ExternalMessage]) -> list[Row]:
+    return [message_row(message) for message in page]
+
+
 async def _written_or_failed(
-    writing: asyncio.Future[PagePlan] | None, exc: BaseException
+    writing: Sequence[asyncio.Future[PagePlan]], exc: BaseException
 ) -> BaseException:
-    """Let a page write in flight end; return what failed the run.
+    """Let the page writes queued end; return what failed the run.
 
     A failed write (a full disk) is the run's failure even when the feed
-    failed too, since it decides what the file holds.
+    failed too, since it decides what the file holds. After one, the pages
+    queued behind it are refused unwritten (:meth:`ArchiveDB.write_page`).
     """
-    if writing is None:
-        return exc
-    try:
-        await asyncio.shield(writing)
-    except ArchiveError as write_error:
-        return write_error
-    return exc
+    outcomes = await asyncio.shield(asyncio.gather(*writing, return_exceptions=True))
+    return next((o for o in outcomes if isinstance(o, ArchiveError)), exc)
 
 
 def _check_path(path: str | os.PathLike[str]) -> str:

@@ -25,6 +25,7 @@ re-reads from.
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 import sys
@@ -77,15 +78,26 @@ _DDL = (
     "unchanged INTEGER NOT NULL DEFAULT 0, pages INTEGER NOT NULL DEFAULT 0, "
     "outcome TEXT NOT NULL, checkpoint TEXT)",
 )
-_INSERT = (
-    f"INSERT INTO external_messages ({_COLUMNS_SQL}, first_seen_at) "
-    f"VALUES ({', '.join('?' for _ in MESSAGE_COLUMNS)}, ?)"
-)
+#: The values of one inserted row: the 17 fields and ``first_seen_at``.
+_ROW_MARKS = "(" + ", ".join("?" for _ in range(len(MESSAGE_COLUMNS) + 1)) + ")"
+#: Rows per ``INSERT``: as many as SQLite's oldest limit of 999 bound
+#: parameters allows (55), so that a page of 100 takes two statements.
+_INSERT_ROWS = 999 // (len(MESSAGE_COLUMNS) + 1)
 _UPDATE = (
     "UPDATE external_messages SET "
     + ", ".join(f"{name} = ?" for name in MESSAGE_COLUMNS[1:])
     + ", updated_at = ? WHERE id = ?"
 )
+
+
+@functools.lru_cache(maxsize=8)
+def _insert_sql(rows: int) -> str:
+    """The ``INSERT`` of ``rows`` messages (the same text, so SQLite's cache hits)."""
+    return (
+        f"INSERT INTO external_messages ({_COLUMNS_SQL}, first_seen_at) VALUES "
+        + ", ".join([_ROW_MARKS] * rows)
+    )
+
 
 Verdict = Literal["create", "open"]
 """What to do with a file: lay out a new archive, or use the one there."""
@@ -271,6 +283,7 @@ class ArchiveDB:
         self._run: int | None = None
         self._seen_at = ""
         self._open_page = 0
+        self._failure: ArchiveError | None = None
         self.counts = RunCounts()
 
     @classmethod
@@ -372,8 +385,20 @@ class ArchiveDB:
 
         Raises:
             ArchiveError: SQLite failed (``reason="disk full"`` when the disk
-                is full); the failed page was rolled back.
+                is full); the failed page was rolled back. Every later page
+                is refused with the same error, unwritten.
         """
+        if self._failure is not None:
+            # A page queued behind a failed one: the file must stay as it
+            # was before the failure.
+            raise self._failure
+        try:
+            return self._write_page(rows)
+        except ArchiveError as exc:
+            self._failure = exc
+            raise
+
+    def _write_page(self, rows: Sequence[Row]) -> PagePlan:
         page = self.counts.pages + 1
         with self._page_errors(page):
             if self._db.in_transaction:
@@ -381,9 +406,7 @@ class ArchiveDB:
             self._db.execute("BEGIN IMMEDIATE")
             self._open_page = page
             plan = plan_page(rows, self._stored(page_ids(rows)))
-            self._db.executemany(
-                _INSERT, [(*row, self._seen_at) for row in plan.inserts]
-            )
+            self._insert(plan.inserts)
             self._db.executemany(
                 _UPDATE, [(*row[1:], self._seen_at, row[0]) for row in plan.updates]
             )
@@ -432,6 +455,23 @@ class ArchiveDB:
         """
         with suppress(ArchiveError):
             self.finish_run(finished_at=finished_at, outcome=outcome, checkpoint=None)
+
+    def _insert(self, rows: Sequence[Row]) -> None:
+        """Insert rows, many per statement.
+
+        One statement of many rows instead of ``executemany``: sqlite3 lets
+        go of the GIL around each statement's execution, and taking it back
+        waits for the event loop's thread to let go in turn (up to
+        :func:`sys.getswitchinterval`, 5 ms), so a row per statement made the
+        writes wait on the loop's work a hundred times a page.
+        """
+        seen_at = self._seen_at
+        for start in range(0, len(rows), _INSERT_ROWS):
+            chunk = rows[start : start + _INSERT_ROWS]
+            self._db.execute(
+                _insert_sql(len(chunk)),
+                [value for row in chunk for value in (*row, seen_at)],
+            )
 
     def _stored(self, ids: Sequence[str]) -> dict[str, Row]:
         stored: dict[str, Row] = {}

@@ -11,7 +11,7 @@ import pytest
 
 from external_messages_async import ExternalMessage
 from external_messages_async._archive import ArchiveWriter
-from external_messages_async._archive_rows import RunCounts
+from external_messages_async._archive_rows import RunCounts, message_row
 from external_messages_async.errors import APIConnectionError, ArchiveError
 
 from .conftest import (
@@ -230,3 +230,60 @@ async def test_open_refusal_leaves_no_thread_behind(tmp_path: Path) -> None:
 
 def test_fixed_clock_is_the_one_the_tests_use() -> None:
     assert fixed_now() == FIXED_NOW
+
+
+async def test_the_next_page_is_queued_while_one_is_being_written(
+    tmp_path: Path,
+) -> None:
+    # The worker thread must never wait for the loop: page 2 is handed over
+    # before page 1 is written, and page 3 read meanwhile.
+    path = tmp_path / "a.sqlite"
+    third_page_read = threading.Event()
+    released_by_feed: list[bool] = []
+
+    async def feed() -> AsyncIterator[list[ExternalMessage]]:
+        yield make_messages(10, prefix="a-")
+        yield make_messages(10, prefix="b-")
+        third_page_read.set()
+        yield make_messages(10, prefix="c-")
+
+    async with await ArchiveWriter.open(str(path)) as archive:
+        write_page = archive._db.write_page
+        calls = 0
+
+        def held_first(rows: list[tuple[str | None, ...]]) -> object:
+            nonlocal calls
+            calls += 1
+            if calls == 1:
+                released_by_feed.append(third_page_read.wait(timeout=10))
+            return write_page(rows)
+
+        archive._db.write_page = held_first  # type: ignore[method-assign]  # a probe around the real method
+        counts = await archive.write(feed(), final_checkpoint=lambda: "{}")
+
+    assert released_by_feed == [True]
+    assert counts == RunCounts(new=30, pages=3)
+
+
+async def test_pages_queued_behind_a_failed_page_are_not_written(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "a.sqlite"
+    await _write(path, make_messages(10))
+
+    async with await ArchiveWriter.open(str(path)) as archive:
+        db = archive._db
+        await archive._call(db.start_run, "2024-07-01T00:00:00Z")
+        await archive._call(db._db.execute, "PRAGMA max_page_count = 1")
+        big = [message_row(m) for m in make_messages(100, prefix="big-")]
+        with pytest.raises(ArchiveError) as first:
+            await archive._call(db.write_page, big)
+        # The disk has room again, but the run already failed.
+        await archive._call(db._db.execute, "PRAGMA max_page_count = 1000000")
+        small = [message_row(m) for m in make_messages(5, prefix="late-")]
+        with pytest.raises(ArchiveError) as second:
+            await archive._call(db.write_page, small)
+
+    assert second.value is first.value
+    assert first.value.reason == "disk full"
+    assert len(table(str(path), "external_messages")) == 10

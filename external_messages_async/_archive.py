@@ -202,7 +202,12 @@ class ArchiveWriter:
 
         async def written() -> None:
             nonlocal counts
-            counts = counts.add(await writing.popleft())
+            # Shielded and left queued until done: a cancellation must not
+            # cancel a page the thread has yet to start while later pages
+            # stay queued; the except clause below waits for them all.
+            plan = await asyncio.shield(writing[0])
+            writing.popleft()
+            counts = counts.add(plan)
             if on_page is not None:
                 on_page(counts)
 

@@ -138,13 +138,15 @@ def test_a_timeout_says_how_many_attempts_over_how_long_and_per_attempt(
 ) -> None:
     pbx.script([ScriptedResponse(hang=True), ScriptedResponse(hang=True)])
 
-    result = run_list(runner, pbx, "--timeout", "0.2", "--max-retries", "1")
+    # Long enough for the second attempt to reach the server on a loaded
+    # machine (at 0.2 s it once timed out while still connecting).
+    result = run_list(runner, pbx, "--timeout", "1", "--max-retries", "1")
 
     assert result.exit_code == EXIT_API_ERROR
     line = one_error_line(result)
     assert re.fullmatch(
         rf"error: no answer from 127\.0\.0\.1:{pbx.port} after 2 attempts "
-        r"over \d+\.\d s \(0\.2 s each\)",
+        r"over \d+\.\d s \(1 s each\)",
         line,
     ), line
     assert len(pbx.requests) == 2

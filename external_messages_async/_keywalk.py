@@ -92,22 +92,14 @@ class KeyPages:
         """
         while not self.walk.done:
             ahead, self._ahead = self._ahead, None
-            if ahead is None:
-                request = plan(self.walk)
-                page = await self._fetch(
-                    request.filter, request.orderby, request.top, 0
-                )
-            else:
-                # A cancellation of this task cancels the awaited one too.
-                page = await ahead
+            # A cancellation of this task cancels an awaited `ahead` too.
+            page = await (self._request() if ahead is None else ahead)
             step = accept(self.walk, page.items, page.count)
             self.walk = step.walk
             self._stats.add(step)
             if not step.walk.done:
-                request = plan(step.walk)
                 self._ahead = asyncio.get_running_loop().create_task(
-                    self._fetch(request.filter, request.orderby, request.top, 0),
-                    name="external_messages_async key page",
+                    self._request(), name="external_messages_async key page"
                 )
                 if self._tasks is not None:
                     self._tasks.add(self._ahead)
@@ -116,18 +108,27 @@ class KeyPages:
                 return step.items
         return None
 
-    def cancel(self) -> None:
-        """Cancel the request sent ahead, if any; its outcome is dropped."""
+    def _request(self) -> Coroutine[Any, Any, Page[ExternalMessage]]:
+        """The list request for the walk's next page."""
+        request = plan(self.walk)
+        return self._fetch(request.filter, request.orderby, request.top, 0)
+
+    def cancel(self) -> asyncio.Task[Page[ExternalMessage]] | None:
+        """Cancel the request sent ahead, if any; its outcome is dropped.
+
+        Returns:
+            The cancelled request's task, for an owner to await, or ``None``.
+        """
         ahead, self._ahead = self._ahead, None
         if ahead is not None:
             ahead.cancel()
             # Retrieved, so that a failure is never reported as unretrieved.
             ahead.add_done_callback(_drop_outcome)
+        return ahead
 
     async def aclose(self) -> None:
         """Cancel the request sent ahead and wait for it to end."""
-        ahead = self._ahead
-        self.cancel()
+        ahead = self.cancel()
         if ahead is not None:
             await asyncio.gather(ahead, return_exceptions=True)
 
@@ -354,10 +355,9 @@ class ScanPages:
             task.cancel()
         self._feeders = []
         if self._sequential is not None:
-            ahead = self._sequential._ahead
+            ahead = self._sequential.cancel()
             if ahead is not None:
                 tasks.append(ahead)
-            self._sequential.cancel()
             self._sequential = None
         return tasks
 

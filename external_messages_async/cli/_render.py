@@ -98,17 +98,12 @@ class Encoder:
     def page_bytes(self, messages: Sequence[ExternalMessage]) -> bytes:
         """:meth:`page` encoded as UTF-8, what a file receives.
 
-        JSON lines are made as bytes, so they skip decoding and encoding
-        again; other formats encode :meth:`page`.
-
         Args:
             messages: The messages.
 
         Returns:
             Whole records only.
         """
-        if type(self).page is Encoder.page:
-            return jsonl_bytes(messages)
         return self.page(messages).encode()
 
     def end(self, written: int) -> str:
@@ -118,6 +113,13 @@ class Encoder:
             written: How many messages were written.
         """
         return ""
+
+
+class _JsonlEncoder(Encoder):
+    """JSON lines, made as bytes for a file: no decoding and encoding again."""
+
+    def page_bytes(self, messages: Sequence[ExternalMessage]) -> bytes:
+        return jsonl_bytes(messages)
 
 
 class _CsvEncoder(Encoder):
@@ -180,7 +182,7 @@ def encoder_for(fmt: Format, *, width: int = DEFAULT_WIDTH) -> Encoder:
         return _TableEncoder(width)
     if fmt == "record":
         return _RecordEncoder()
-    return Encoder()
+    return _JsonlEncoder()
 
 
 # --- the sink --------------------------------------------------------------------
@@ -309,6 +311,8 @@ class Sink:
         self._write_file(text.encode())
 
     def _write_file(self, data: bytes) -> None:
+        if not data:
+            return
         self.open()
         view = memoryview(data)
         try:
@@ -337,9 +341,7 @@ class Sink:
         if self.path is None:
             self._emit(start + self._encoder.page(messages))
         else:
-            data = self._encoder.page_bytes(messages)
-            if start or data:
-                self._write_file(start.encode() + data)
+            self._write_file(start.encode() + self._encoder.page_bytes(messages))
         self._started = True
         self.written += len(messages)
         self.written_at = time.monotonic()
